@@ -1,0 +1,41 @@
+# M3PO-ROS: `make demo` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# DDS discovery never leaves loopback; tests pick their own ROS_DOMAIN_ID.
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export RMW_IMPLEMENTATION := rmw_fastrtps_cpp
+export MUJOCO_GL ?= egl
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt setup.py setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and exactly pinned: anything looser pulls CUDA wheels.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -r requirements.txt
+	$(PY) -m pip install -q -c constraints.txt --no-deps -e .
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/m3po demo
+
+test: setup
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 100 ))} $(PY) -m pytest -q test
+
+lint: setup
+	$(VENV)/bin/ruff check src test bench launch
+	$(VENV)/bin/ruff format --check src test bench launch
+
+bench: setup
+	$(PY) bench/bench_planner.py
+	$(PY) bench/bench_training.py
+
+clean:
+	rm -rf $(VENV) build install log runs
