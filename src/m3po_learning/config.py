@@ -1,0 +1,328 @@
+"""Frozen configuration dataclasses (the defaults), YAML overrides and dotted CLI overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid; the message names it."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+# TD-MPC2 model sizes (REFERENCE_RESULTS.md); `model.preset` picks one, later keys override it.
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"enc_dim": 128, "mlp_dim": 128, "latent_dim": 64, "num_q": 2, "task_dim": 16},
+    "1M": {"enc_dim": 256, "mlp_dim": 384, "latent_dim": 128, "num_q": 2},
+    "5M": {"enc_dim": 256, "mlp_dim": 512, "latent_dim": 512, "num_q": 5},
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    preset: str = "1M"  # size preset name (tiny, 1M, 5M); its values are the defaults below
+    enc_dim: int = 256  # encoder hidden width
+    mlp_dim: int = 384  # hidden width of dynamics, reward, Q, V and policy heads
+    latent_dim: int = 128  # latent size; a multiple of simnorm_dim
+    num_enc_layers: int = 2  # encoder hidden layers
+    simnorm_dim: int = 8  # SimNorm group size
+    num_q: int = 2  # model-based Q ensemble size (K)
+    dropout: float = 0.01  # dropout in the first layer of each Q head
+    task_dim: int = 96  # task embedding size (0 disables embeddings)
+    num_bins: int = 101  # two-hot bins for reward and values
+    vmin: float = -10.0  # lowest bin (symlog space)
+    vmax: float = 10.0  # highest bin (symlog space)
+    log_std_min: float = -10.0  # policy log-std lower bound
+    log_std_max: float = 2.0  # policy log-std upper bound
+    world_model: bool = True  # False: model-free baseline (no dynamics/reward/Q losses, no planning)
+
+    def __post_init__(self) -> None:
+        _check(self.preset in MODEL_PRESETS, f"model.preset={self.preset!r} not in {list(MODEL_PRESETS)}")
+        for name in ("enc_dim", "mlp_dim", "latent_dim", "num_enc_layers", "num_q", "num_bins"):
+            _check(getattr(self, name) > 0, f"model.{name}={getattr(self, name)} must be > 0")
+        _check(
+            self.latent_dim % self.simnorm_dim == 0,
+            f"model.latent_dim={self.latent_dim} not divisible by simnorm_dim={self.simnorm_dim}",
+        )
+        _check(self.num_q >= 2, f"model.num_q={self.num_q} must be >= 2 (target uses min of 2)")
+        _check(0.0 <= self.dropout < 1.0, f"model.dropout={self.dropout} not in [0, 1)")
+        _check(self.task_dim >= 0, f"model.task_dim={self.task_dim} must be >= 0")
+        _check(self.vmin < self.vmax, f"model.vmin={self.vmin} must be < vmax={self.vmax}")
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    horizon: int = 3  # planning horizon H (also the world-model training horizon)
+    num_samples: int = 512  # Gaussian samples N per iteration
+    num_pi_trajs: int = 24  # policy proposal trajectories P
+    iterations: int = 6  # MPPI iterations I
+    num_elites: int = 64  # elites K
+    temperature: float = 0.5  # MPPI temperature
+    min_std: float = 0.05  # lower bound of the sampling std
+    max_std: float = 2.0  # initial / upper bound of the sampling std
+    budget_ms: float = 0.0  # anytime time budget per act() call; 0 = no budget
+    dtype: str = "auto"  # inference precision: auto (bf16 on CPU with AMX, fp32 else), float32, bfloat16
+    optimism: bool = False  # (D) add beta * |Q_MF - Q_MB| at the first step to the plan value
+
+    def __post_init__(self) -> None:
+        for name in ("horizon", "num_samples", "iterations", "num_elites"):
+            _check(getattr(self, name) > 0, f"planner.{name}={getattr(self, name)} must be > 0")
+        _check(self.num_pi_trajs >= 0, f"planner.num_pi_trajs={self.num_pi_trajs} must be >= 0")
+        _check(
+            self.num_elites <= self.num_samples + self.num_pi_trajs,
+            f"planner.num_elites={self.num_elites} exceeds num_samples + num_pi_trajs "
+            f"= {self.num_samples + self.num_pi_trajs}",
+        )
+        _check(self.temperature > 0, f"planner.temperature={self.temperature} must be > 0")
+        _check(
+            0 < self.min_std <= self.max_std,
+            f"planner std bounds min_std={self.min_std}, max_std={self.max_std} invalid",
+        )
+        _check(self.budget_ms >= 0, f"planner.budget_ms={self.budget_ms} must be >= 0")
+        _check(
+            self.dtype in ("auto", "float32", "bfloat16"),
+            f"planner.dtype={self.dtype!r} not in auto/float32/bfloat16",
+        )
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 3e-4  # Adam learning rate
+    enc_lr_scale: float = 0.3  # encoder learning rate multiplier
+    grad_clip: float = 20.0  # gradient-norm clip
+    batch_size: int = 256  # sub-trajectories per world-model update
+    rho: float = 0.5  # temporal weight rho^t of the world-model losses
+    consistency_coef: float = 20.0  # latent consistency loss weight
+    reward_coef: float = 0.1  # reward loss weight
+    value_coef: float = 0.1  # Q loss weight
+    tau: float = 0.01  # Polyak rate of the target Q network
+    v_coef: float = 1.0  # model-free critic loss weight
+    amp_bf16: bool = False  # bf16 autocast in updates (CPU AMX / CUDA)
+
+    def __post_init__(self) -> None:
+        _check(self.lr > 0, f"optim.lr={self.lr} must be > 0")
+        _check(self.batch_size > 0, f"optim.batch_size={self.batch_size} must be > 0")
+        _check(0 < self.rho <= 1, f"optim.rho={self.rho} not in (0, 1]")
+        _check(0 < self.tau <= 1, f"optim.tau={self.tau} not in (0, 1]")
+        _check(self.grad_clip > 0, f"optim.grad_clip={self.grad_clip} must be > 0")
+
+
+@dataclass(frozen=True)
+class ExplorationConfig:
+    beta0: float = 0.5  # initial weight of the |Q_MF - Q_MB| bonus in the advantage; 0 disables it
+    clip: float = 1.0  # bonus clip c after normalisation (D)
+    anneal_frac: float = 1.0  # beta decays linearly to 0 over this fraction of training (D)
+    alpha_min: float = 0.1  # final planner share (probability the planner acts) (D)
+    alpha_anneal_frac: float = 0.5  # planner share anneals 1 -> alpha_min over this fraction (D)
+    qmb_rollout: int = 1  # (D) latent steps under pi for Q_MB (1 = R + gamma V(d(z,a)))
+
+    def __post_init__(self) -> None:
+        _check(self.beta0 >= 0, f"explore.beta0={self.beta0} must be >= 0")
+        _check(self.clip > 0, f"explore.clip={self.clip} must be > 0")
+        _check(0 < self.anneal_frac <= 1, f"explore.anneal_frac={self.anneal_frac} not in (0, 1]")
+        _check(0 <= self.alpha_min <= 1, f"explore.alpha_min={self.alpha_min} not in [0, 1]")
+        _check(
+            0 < self.alpha_anneal_frac <= 1,
+            f"explore.alpha_anneal_frac={self.alpha_anneal_frac} not in (0, 1]",
+        )
+        _check(self.qmb_rollout >= 1, f"explore.qmb_rollout={self.qmb_rollout} must be >= 1")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    trust_region: bool = True  # clipped-ratio update with KL early stop; False: plain policy gradient
+    clip_eps: float = 0.2  # ratio clip epsilon
+    target_kl: float = 0.015  # stop the epochs when KL to the behaviour policy exceeds this (D)
+    epochs: int = 4  # passes over the recent segment
+    minibatch_size: int = 256  # samples per policy minibatch
+    entropy_coef: float = 1e-3  # entropy bonus c_H
+    gae_lambda: float = 0.95  # lambda of GAE and of the V targets
+    lr: float = 3e-4  # policy learning rate
+    mb_coef: float = 0.0  # (D) weight of the model-based term -Q(z, pi(z)) / S; 0 = off
+    max_ratio_log: float = 5.0  # clamp of log rho before exp, keeps off-policy planner actions finite
+
+    def __post_init__(self) -> None:
+        _check(0 < self.clip_eps < 1, f"policy.clip_eps={self.clip_eps} not in (0, 1)")
+        _check(self.target_kl > 0, f"policy.target_kl={self.target_kl} must be > 0")
+        _check(self.epochs > 0, f"policy.epochs={self.epochs} must be > 0")
+        _check(self.minibatch_size > 0, f"policy.minibatch_size={self.minibatch_size} must be > 0")
+        _check(0 <= self.gae_lambda <= 1, f"policy.gae_lambda={self.gae_lambda} not in [0, 1]")
+        _check(self.mb_coef >= 0, f"policy.mb_coef={self.mb_coef} must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    tasks: tuple[str, ...] = ("default",)  # task names and/or task-set names (config/tasks/)
+    steps: int = 20_000  # total environment (agent) steps over all tasks
+    seed: int = 1  # global seed
+    seed_steps: int = 1_000  # random-action steps before updates start (over all tasks)
+    segment_steps: int = 64  # steps per env between policy updates (the "recent segment")
+    utd: float = 1.0  # world-model updates per agent step
+    buffer_size: int = 1_000_000  # replay capacity in transitions
+    eval_every: int = 5_000  # agent steps between evaluations (0 = only at the end)
+    eval_episodes: int = 2  # episodes per task per evaluation
+    checkpoint_every: int = 5_000  # agent steps between checkpoints
+    out_dir: str = "runs/m3po"  # run directory: checkpoints, metrics.csv, tensorboard
+    device: str = "auto"  # auto: CUDA when present, else CPU
+    num_threads: int = 2  # torch intra-op threads on CPU
+    randomize: bool = False  # domain randomisation during training
+    tensorboard: bool = True  # also log to TensorBoard
+
+    def __post_init__(self) -> None:
+        _check(len(self.tasks) > 0, "train.tasks is empty")
+        _check(self.steps > 0, f"train.steps={self.steps} must be > 0")
+        _check(self.seed_steps >= 0, f"train.seed_steps={self.seed_steps} must be >= 0")
+        _check(self.segment_steps > 1, f"train.segment_steps={self.segment_steps} must be > 1")
+        _check(self.utd >= 0, f"train.utd={self.utd} must be >= 0")
+        _check(self.buffer_size > 0, f"train.buffer_size={self.buffer_size} must be > 0")
+        _check(self.eval_episodes > 0, f"train.eval_episodes={self.eval_episodes} must be > 0")
+        _check(self.num_threads > 0, f"train.num_threads={self.num_threads} must be > 0")
+        _check(
+            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+            f"train.device={self.device!r} not in auto/cpu/cuda[:N]",
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)  # networks
+    planner: PlannerConfig = field(default_factory=PlannerConfig)  # MPPI
+    optim: OptimConfig = field(default_factory=OptimConfig)  # world-model optimisation
+    explore: ExplorationConfig = field(default_factory=ExplorationConfig)  # bonus, planner share
+    policy: PolicyConfig = field(default_factory=PolicyConfig)  # trust-region policy update
+    train: TrainConfig = field(default_factory=TrainConfig)  # loop schedule
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    """Convert a YAML/CLI value to the field's type, or raise ConfigError naming the key."""
+    origin = getattr(typ, "__origin__", None)
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+                return value.lower() in ("true", "1")
+            raise ValueError(value)
+        if typ is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if typ is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if typ is str:
+            if not isinstance(value, str | int | float):
+                raise ValueError(value)
+            return str(value)
+        if origin is tuple:
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list | tuple):
+                raise ValueError(value)
+            return tuple(str(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: cannot use {value!r} as {getattr(typ, '__name__', typ)}") from exc
+    raise ConfigError(f"{where}: unsupported type {typ}")
+
+
+def _apply(obj: Any, updates: dict, prefix: str) -> Any:
+    hints = get_type_hints(type(obj))
+    names = {f.name for f in fields(obj)}
+    changes: dict[str, Any] = {}
+    # A model preset fills the size fields before explicit keys override them.
+    if prefix == "model" and "preset" in updates:
+        preset = updates["preset"]
+        if preset not in MODEL_PRESETS:
+            raise ConfigError(f"model.preset={preset!r} not in {list(MODEL_PRESETS)}")
+        changes.update({"preset": preset, **MODEL_PRESETS[preset]})
+    for key, value in updates.items():
+        where = f"{prefix}.{key}" if prefix else key
+        if key not in names:
+            raise ConfigError(f"unknown config key {where!r}; known: {sorted(names)}")
+        current = getattr(obj, key)
+        if is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where} must be a mapping, got {value!r}")
+            changes[key] = _apply(current, value, where)
+        else:
+            changes[key] = _coerce(value, hints[key], where)
+    try:
+        return replace(obj, **changes)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{prefix or 'config'}: {exc}") from exc
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """['planner.num_samples=256', 'train.tasks=[a,b]'] -> nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not KEY=VALUE (e.g. planner.num_samples=256)")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"override {item!r} has an empty key part")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from exc
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with an earlier override")
+        node[parts[-1]] = value
+    return out
+
+
+def merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults <- YAML file (overrides only; may `inherit:` another file) <- dotted overrides."""
+    data: dict = {}
+    if path is not None:
+        data = read_yaml_config(Path(path))
+    data = merge(data, parse_overrides(overrides or []))
+    return config_from_dict(data)
+
+
+def read_yaml_config(path: Path, _seen: tuple = ()) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if path.resolve() in _seen:
+        raise ConfigError(f"config file {path} inherits itself")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    parent = data.pop("inherit", None)
+    if parent:
+        base = read_yaml_config(path.parent / parent, (*_seen, path.resolve()))
+        data = merge(base, data)
+    return data
+
+
+def config_from_dict(data: dict) -> Config:
+    return _apply(Config(), data, "")

@@ -1,0 +1,104 @@
+"""Network building blocks: normalised MLP layers and a fused ensemble of MLP heads."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from m3po_learning.math import simnorm
+
+
+class SimNorm(nn.Module):
+    """Softmax over groups of `group` features (TD-MPC2's simplicial latent)."""
+
+    def __init__(self, group: int = 8):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return simnorm(x, self.group)
+
+
+class NormedLinear(nn.Sequential):
+    """Linear -> (Dropout) -> LayerNorm -> Mish."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.0):
+        layers: list[nn.Module] = [nn.Linear(in_dim, out_dim)]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        layers += [nn.LayerNorm(out_dim), nn.Mish()]
+        super().__init__(*layers)
+
+
+def mlp(
+    in_dim: int, hidden: list[int], out_dim: int, out_act: nn.Module | None = None, dropout=0.0
+) -> nn.Sequential:
+    """NormedLinear hidden layers then a plain Linear output (optionally followed by out_act)."""
+    layers: list[nn.Module] = []
+    dims = [in_dim, *hidden]
+    for i in range(len(hidden)):
+        layers.append(NormedLinear(dims[i], dims[i + 1], dropout if i == 0 else 0.0))
+    layers.append(nn.Linear(dims[-1], out_dim))
+    if out_act is not None:
+        layers.append(out_act)
+    return nn.Sequential(*layers)
+
+
+class EnsembleLinear(nn.Module):
+    """K independent linear layers evaluated with one batched matmul: (K, B, in) -> (K, B, out)."""
+
+    def __init__(self, num: int, in_dim: int, out_dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.empty(num, 1, out_dim))
+        bound = 1.0 / math.sqrt(in_dim)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleLayerNorm(nn.Module):
+    """Per-member LayerNorm affine parameters for (K, B, D) inputs."""
+
+    def __init__(self, num: int, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num, 1, dim))
+        self.bias = nn.Parameter(torch.zeros(num, 1, dim))
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.layer_norm(x, (self.dim,)) * self.weight + self.bias
+
+
+class EnsembleMLP(nn.Module):
+    """K two-hidden-layer heads fused; input (B, in) or (K, B, in), output (K, B, out)."""
+
+    def __init__(self, num: int, in_dim: int, hidden: int, out_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.num = num
+        self.l1 = EnsembleLinear(num, in_dim, hidden)
+        self.n1 = EnsembleLayerNorm(num, hidden)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.l2 = EnsembleLinear(num, hidden, hidden)
+        self.n2 = EnsembleLayerNorm(num, hidden)
+        self.out = EnsembleLinear(num, hidden, out_dim)
+        self.act = nn.Mish()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.num, -1, -1)
+        x = self.act(self.n1(self.drop(self.l1(x))))
+        x = self.act(self.n2(self.l2(x)))
+        return self.out(x)
+
+
+def zero_output_layer(module: nn.Module) -> None:
+    """Zero the last linear layer's weights so two-hot heads start at value 0 (TD-MPC2 init)."""
+    last = [m for m in module.modules() if isinstance(m, nn.Linear | EnsembleLinear)][-1]
+    nn.init.zeros_(last.weight)
+    if last.bias is not None:
+        nn.init.zeros_(last.bias)

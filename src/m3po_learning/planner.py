@@ -1,0 +1,170 @@
+"""Batched MPPI planning in the latent space of the world model, with an anytime time budget."""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import torch
+
+from m3po_learning.config import PlannerConfig
+
+
+class PlanResult(NamedTuple):
+    action: torch.Tensor  # (B, A) first action to execute (mean, or a sample in training)
+    mean: torch.Tensor  # (B, H, A) final sampling mean (warm start for the next call)
+    std: torch.Tensor  # (B, H, A) final sampling std
+    iterations: int  # MPPI iterations completed (0: budget too short, policy proposal returned)
+    elapsed_ms: float  # wall time spent in plan()
+    value: torch.Tensor  # (B,) estimated return of the best elite
+
+
+class LatentModel:
+    """What MPPI needs from a model; WorldModel implements it, tests supply analytic ones."""
+
+    def next(self, z, a, emb): ...
+    def reward_value(self, z, a, emb) -> torch.Tensor: ...
+    def terminal_value(self, z, emb, mask) -> torch.Tensor: ...
+    def policy_action(self, z, emb, mask, generator) -> torch.Tensor: ...
+
+
+class WorldModelAdapter(LatentModel):
+    """Adapts WorldModel to the planner: decoded scalar rewards and values."""
+
+    def __init__(self, model):
+        self.m = model
+
+    def next(self, z, a, emb):
+        return self.m.next(z, a, emb)
+
+    def reward_value(self, z, a, emb):
+        return self.m.two_hot.decode(self.m.reward_logits(z, a, emb).float())
+
+    def terminal_value(self, z, emb, mask, generator=None):
+        a = self.m.policy(z, emb, mask, generator=generator).action
+        return self.m.q_value(z, a, emb, generator=generator).float()
+
+    def policy_action(self, z, emb, mask, generator=None):
+        return self.m.policy(z, emb, mask, generator=generator).action
+
+
+class MPPIPlanner:
+    """MPPI (TD-MPC2 flavour) over horizon H for B environments at once.
+
+    Candidate action sequences are N Gaussian samples plus P policy rollouts; each is scored
+    G = sum_t gamma^t R(z_t, a_t) + gamma^H Q(z_H, pi(z_H)); the K best update the Gaussian with
+    softmax(temperature * G) weights. With a time budget the planner stops before an iteration
+    it could not finish and returns the best plan so far.
+    """
+
+    def __init__(self, cfg: PlannerConfig, action_dim: int, device: torch.device | str = "cpu"):
+        self.cfg = cfg
+        self.action_dim = action_dim
+        self.device = torch.device(device)
+        self._iter_ms = 0.0  # running estimate of one iteration's cost, for the budget
+
+    @torch.no_grad()
+    def plan(
+        self,
+        model: LatentModel,
+        z0: torch.Tensor,
+        emb: torch.Tensor | None,
+        mask: torch.Tensor,
+        discount: torch.Tensor,
+        prev_mean: torch.Tensor | None = None,
+        explore: bool = False,
+        budget_ms: float | None = None,
+        generator: torch.Generator | None = None,
+        t_start: float | None = None,
+    ) -> PlanResult:
+        """z0: (B, L); emb: (B, E) or None; mask: (B, A); discount: (B,); prev_mean: (B, H, A).
+
+        budget_ms counts from t_start (defaults to now), so callers can include encoding time.
+        """
+        cfg = self.cfg
+        t0 = time.perf_counter() if t_start is None else t_start
+        budget = cfg.budget_ms if budget_ms is None else budget_ms
+        B, L = z0.shape
+        H, A, N, P = cfg.horizon, self.action_dim, cfg.num_samples, cfg.num_pi_trajs
+        S = N + P
+        dev, dt = z0.device, z0.dtype
+        mask3 = mask[:, None, None, :].to(dt)  # (B, 1, 1, A)
+
+        def expand(x):  # (B, ...) -> (B*S, ...)
+            return None if x is None else x.repeat_interleave(S, dim=0)
+
+        zS, embS = expand(z0), expand(emb)
+        maskS = mask.to(dt).repeat_interleave(S, dim=0)
+        gammas = discount.to(torch.float32)[:, None] ** torch.arange(H + 1, device=dev)  # (B,H+1)
+
+        # Policy proposals, rolled out once through the latent dynamics.
+        pi_actions = torch.empty(B, P, H, A, device=dev, dtype=dt)
+        if P:
+            z = z0.repeat_interleave(P, dim=0)
+            e = None if emb is None else emb.repeat_interleave(P, dim=0)
+            m = mask.to(dt).repeat_interleave(P, dim=0)
+            for t in range(H):
+                a = model.policy_action(z, e, m, generator)
+                pi_actions[:, :, t] = a.view(B, P, A)
+                if t < H - 1:
+                    z = model.next(z, a, e)
+
+        mean = torch.zeros(B, H, A, device=dev, dtype=dt)
+        if prev_mean is not None:
+            mean[:, :-1] = prev_mean[:, 1:].to(dt)  # warm start: shift by one tick
+        std = torch.full((B, H, A), cfg.max_std, device=dev, dtype=dt)
+        actions = torch.empty(B, S, H, A, device=dev, dtype=dt)
+        if P:
+            actions[:, N:] = pi_actions
+        best_value = torch.full((B,), float("-inf"), device=dev)
+        best_first = pi_actions[:, 0, 0] if P else mean[:, 0].clone()
+
+        iterations = 0
+        for it in range(cfg.iterations):
+            if budget > 0:
+                elapsed = (time.perf_counter() - t0) * 1e3
+                if elapsed + self._iter_ms > budget:
+                    break
+            t_it = time.perf_counter()
+            noise = torch.randn(B, N, H, A, device=dev, dtype=dt, generator=generator)
+            actions[:, :N] = (mean[:, None] + std[:, None] * noise).clamp(-1, 1)
+            actions.mul_(mask3)
+            value = self._evaluate(model, zS, embS, maskS, actions.view(B * S, H, A), gammas, S)
+            value = value.view(B, S).nan_to_num(nan=-1e9)
+            elite_val, elite_idx = value.topk(cfg.num_elites, dim=1)  # (B, K)
+            elites = actions.gather(1, elite_idx[:, :, None, None].expand(-1, -1, H, A))
+            score = torch.exp(cfg.temperature * (elite_val - elite_val[:, :1]))
+            score = (score / score.sum(1, keepdim=True)).to(dt)[:, :, None, None]
+            mean = (score * elites).sum(1)
+            var = (score * (elites - mean[:, None]) ** 2).sum(1)
+            std = var.sqrt().clamp(cfg.min_std, cfg.max_std)
+            best_value = elite_val[:, 0]
+            best_first = elites[:, 0, 0]
+            iterations += 1
+            it_ms = (time.perf_counter() - t_it) * 1e3
+            self._iter_ms = it_ms if self._iter_ms == 0 else 0.8 * self._iter_ms + 0.2 * it_ms
+
+        if iterations == 0:
+            # Budget too short for one iteration: fall back to the best proposal we have.
+            action = best_first
+        elif explore:
+            noise = torch.randn(B, A, device=dev, dtype=dt, generator=generator)
+            action = (mean[:, 0] + std[:, 0] * noise).clamp(-1, 1)
+        else:
+            action = mean[:, 0].clamp(-1, 1)
+        action = action * mask.to(dt)
+        return PlanResult(
+            action, mean, std, iterations, (time.perf_counter() - t0) * 1e3, best_value
+        )
+
+    @staticmethod
+    def _evaluate(model, z, emb, mask, actions, gammas, S) -> torch.Tensor:
+        """Discounted return of each candidate; actions (B*S, H, A), gammas (B, H+1) -> (B*S,)."""
+        H = actions.shape[1]
+        g = gammas.repeat_interleave(S, dim=0)
+        G = torch.zeros(z.shape[0], device=z.device)
+        for t in range(H):
+            a = actions[:, t]
+            G += g[:, t] * model.reward_value(z, a, emb)
+            z = model.next(z, a, emb)
+        return G + g[:, H] * model.terminal_value(z, emb, mask)
