@@ -293,11 +293,11 @@ class M3POAgent:
         m.eval()
         self._act_dirty = True
         return {
-            "wm/consistency": float(consistency),
-            "wm/reward_loss": float(reward_loss),
-            "wm/value_loss": float(value_loss),
-            "wm/total": float(total),
-            "wm/grad_norm": float(grad_norm),
+            "wm/consistency": consistency.item(),
+            "wm/reward_loss": reward_loss.item(),
+            "wm/value_loss": value_loss.item(),
+            "wm/total": total.item(),
+            "wm/grad_norm": grad_norm.item(),
         }
 
     # -- model-free critic, bonus, trust-region policy ------------------------------------------
@@ -415,16 +415,16 @@ class M3POAgent:
                     self.cfg.optim.grad_clip,
                 )
                 self.pi_optim.step()
-                stats["pi/loss"] += float(pi_loss)
-                stats["pi/entropy"] += float(entropy)
-                stats["v/loss"] += float(v_loss)
+                stats["pi/loss"] += pi_loss.item()
+                stats["pi/entropy"] += entropy.item()
+                stats["v/loss"] += v_loss.item()
                 updates += 1
             epochs_done += 1
             with torch.no_grad():
                 new_logp = m.pi.log_prob(m._cat(z_f, emb_all), act, mask) if self.cfg.model.world_model \
                     else m.pi.log_prob(m._cat(m.encode(obs, emb_all), emb_all), act, mask)
                 # KL(pi_old || pi_new) estimated on the segment's actions (k3 estimator).
-                lr_ = new_logp - old_logp
+                lr_ = (new_logp - old_logp).clamp(-20, 20)
                 kl = float(((lr_.exp() - 1) - lr_).mean())
             if pc.trust_region and kl > pc.target_kl:
                 break

@@ -41,8 +41,9 @@ class ModelConfig:
     num_bins: int = 101  # two-hot bins for reward and values
     vmin: float = -10.0  # lowest bin (symlog space)
     vmax: float = 10.0  # highest bin (symlog space)
-    log_std_min: float = -10.0  # policy log-std lower bound
-    log_std_max: float = 2.0  # policy log-std upper bound
+    log_std_min: float = -5.0  # policy log-std lower bound
+    log_std_max: float = 1.0  # policy log-std upper bound
+    log_std_init: float = -0.5  # policy log-std at initialisation (std ~0.6)
     world_model: bool = True  # False: model-free baseline (no dynamics/reward/Q losses, no planning)
 
     def __post_init__(self) -> None:
@@ -57,6 +58,11 @@ class ModelConfig:
         _check(0.0 <= self.dropout < 1.0, f"model.dropout={self.dropout} not in [0, 1)")
         _check(self.task_dim >= 0, f"model.task_dim={self.task_dim} must be >= 0")
         _check(self.vmin < self.vmax, f"model.vmin={self.vmin} must be < vmax={self.vmax}")
+        _check(
+            self.log_std_min < self.log_std_init < self.log_std_max,
+            f"model.log_std_init={self.log_std_init} not inside "
+            f"({self.log_std_min}, {self.log_std_max})",
+        )
 
 
 @dataclass(frozen=True)

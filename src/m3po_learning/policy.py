@@ -25,18 +25,23 @@ class PolicyOutput(NamedTuple):
 class TanhGaussianPolicy(nn.Module):
     """pi(a | z, e): MLP -> (mean, log_std); a = tanh(mean + std * eps) on the task's dims."""
 
-    def __init__(self, in_dim: int, hidden: int, action_dim: int, log_std_min: float, log_std_max):
+    def __init__(self, in_dim: int, hidden: int, action_dim: int, log_std_min: float,
+                 log_std_max: float, log_std_init: float):
         super().__init__()
         self.net = mlp(in_dim, [hidden, hidden], 2 * action_dim)
         self.action_dim = action_dim
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max
+        # Offset so that a zero raw output gives log_std_init: an exploratory start for the
+        # trust-region update, which cannot recover from a collapsed initial std.
+        frac = (log_std_init - log_std_min) / (log_std_max - log_std_min)
+        self.register_buffer("_std_offset", torch.logit(torch.tensor(frac)), persistent=False)
 
     def dist_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, raw = self.net(x).chunk(2, dim=-1)
-        # Smoothly map the raw output into [log_std_min, log_std_max] (TD-MPC2 style).
-        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (
-            torch.tanh(raw) + 1.0
+        # Smoothly map the raw output into [log_std_min, log_std_max].
+        log_std = self.log_std_min + (self.log_std_max - self.log_std_min) * torch.sigmoid(
+            raw + self._std_offset.to(raw.dtype)
         )
         return mean, log_std
 

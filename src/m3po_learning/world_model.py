@@ -44,7 +44,9 @@ class WorldModel(nn.Module):
         self.reward = mlp(L + self.action_dim + t, [M, M], cfg.num_bins)
         self.qs = EnsembleMLP(cfg.num_q, L + self.action_dim + t, M, cfg.num_bins, cfg.dropout)
         self.v = mlp(L + t, [M, M], cfg.num_bins)
-        self.pi = TanhGaussianPolicy(L + t, M, self.action_dim, cfg.log_std_min, cfg.log_std_max)
+        self.pi = TanhGaussianPolicy(
+            L + t, M, self.action_dim, cfg.log_std_min, cfg.log_std_max, cfg.log_std_init
+        )
         for head in (self.reward, self.qs, self.v):
             zero_output_layer(head)
         self.target_qs = copy.deepcopy(self.qs).requires_grad_(False)

@@ -1,0 +1,66 @@
+"""`m3po plot`: learning curves of one or more runs from their eval.csv."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("plot", help="plot learning curves of runs",
+                       description="Plot evaluation return against environment steps.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories with eval.csv")
+    p.add_argument("--labels", nargs="+", help="legend labels, one per run")
+    p.add_argument("--out", default="learning_curve.png", help="output PNG")
+    p.add_argument("--per-task", action="store_true", help="one panel per task")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = plot_runs([Path(r) for r in args.runs], Path(args.out), args.labels, args.per_task)
+    print(f"wrote {out}")
+    return 0
+
+
+def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None,
+              per_task: bool = False, title: str = "M3PO learning curves") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from m3po_learning.logger import read_eval_csv
+
+    if labels and len(labels) != len(runs):
+        raise ValueError(f"{len(labels)} labels for {len(runs)} runs")
+    curves = []
+    for r in runs:
+        f = r / "eval.csv"
+        if not f.is_file():
+            raise FileNotFoundError(f"{f} does not exist (is {r} a run directory?)")
+        curves.append(read_eval_csv(f))
+    keys = ["mean"]
+    if per_task:
+        keys += sorted({k for c in curves for k in c if k != "mean"})
+    cols = min(len(keys), 4)
+    rows = (len(keys) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        for i, c in enumerate(curves):
+            if key in c:
+                steps, rets = zip(*c[key], strict=True)
+                ax.plot(steps, rets, marker="o", ms=3,
+                        label=labels[i] if labels else runs[i].name)
+        ax.set_title("mean over tasks" if key == "mean" else key)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("episode return")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    axes.flat[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

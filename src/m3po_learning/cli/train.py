@@ -1,0 +1,57 @@
+"""`m3po train`: online multi-task training in MuJoCo."""
+
+from __future__ import annotations
+
+import argparse
+
+from m3po_learning.cli.common import add_config_args
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train one agent on many tasks",
+                       description="Train M3PO online on a task set; writes checkpoints, "
+                       "metrics.csv, eval.csv and TensorBoard logs to the run directory.")
+    add_config_args(p)
+    p.add_argument("--out", metavar="DIR", help="run directory (default: train.out_dir)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from DIR/checkpoints/latest if present")
+    p.add_argument("--tasks", nargs="+", metavar="TASK",
+                   help="task or task-set names (overrides train.tasks)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from m3po_learning.config import load_config
+    from m3po_learning.trainer import build_trainer
+
+    overrides = list(args.overrides)
+    if args.tasks:
+        overrides.append("train.tasks=[" + ",".join(args.tasks) + "]")
+    cfg = load_config(args.config, overrides)
+    trainer = build_trainer(cfg, args.out, progress=not args.no_progress, resume=args.resume)
+    try:
+        final = trainer.train()
+    finally:
+        trainer.logger.close()
+    print_returns(final, f"final evaluation at step {trainer.step}")
+    print(f"checkpoint: {trainer.ckpt_dir / 'latest'} -> "
+          f"{(trainer.ckpt_dir / 'latest').read_text().strip()}")
+    return 0
+
+
+def print_returns(returns: dict[str, float], title: str, baseline: dict | None = None) -> None:
+    width = max([len(t) for t in returns] + [8])
+    print(f"\n{title}")
+    head = f"{'task':<{width}}  {'return':>9}"
+    if baseline:
+        head += f"  {'random':>9}"
+    print(head)
+    print("-" * len(head))
+    for task, ret in returns.items():
+        line = f"{task:<{width}}  {ret:9.1f}"
+        if baseline and task in baseline:
+            line += f"  {baseline[task]:9.1f}"
+        print(line)
+    if returns:
+        print(f"{'mean':<{width}}  {sum(returns.values()) / len(returns):9.1f}")

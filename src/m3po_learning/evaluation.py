@@ -1,0 +1,88 @@
+"""Evaluate an agent on its tasks: every task at once in one vectorised environment."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from m3po_learning.envs import VectorEnv
+
+
+def evaluate(
+    agent,
+    tasks: list[str] | None = None,
+    episodes: int = 2,
+    seed: int = 10_000,
+    use_planner: bool = True,
+    reality_gap: str | None = None,
+    budget_ms: float | None = None,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Mean undiscounted return per task over `episodes` episodes (deterministic actions)."""
+    tasks = list(tasks or agent.tasks)
+    for t in tasks:
+        if t not in agent.task_index:
+            raise KeyError(f"task {t!r} is not in this agent's tasks {agent.tasks}")
+    env = VectorEnv(tasks, seed=seed, randomize=False, reality_gap=reality_gap)
+    try:
+        return _run(agent, env, tasks, episodes, use_planner, budget_ms, progress)
+    finally:
+        env.close()
+
+
+def _run(agent, env, tasks, episodes, use_planner, budget_ms, progress) -> dict[str, float]:
+    n = len(tasks)
+    ids = [agent.task_index[t] for t in tasks]
+    obs = _pad(env.reset(), agent.obs_dim)
+    agent.reset_warm_start()
+    returns = [[] for _ in range(n)]
+    running = np.zeros(n)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n * episodes, desc="eval episodes", unit="ep", leave=False)
+    slots = [10_000 + i for i in range(n)]  # keep eval warm starts apart from training ones
+    while min(len(r) for r in returns) < episodes:
+        out = agent.act(obs, ids, explore=False, use_planner=use_planner, budget_ms=budget_ms,
+                        slots=slots)
+        next_obs, reward, term, trunc, _ = env.step(out.action[:, : env.action_dim])
+        running += reward
+        for i in np.nonzero(term | trunc)[0]:
+            if len(returns[i]) < episodes:
+                returns[i].append(float(running[i]))
+                if bar is not None:
+                    bar.update(1)
+            running[i] = 0.0
+            agent.reset_warm_start(slots[i])
+        obs = _pad(next_obs, agent.obs_dim)
+    if bar is not None:
+        bar.close()
+    return {t: float(np.mean(r[:episodes])) for t, r in zip(tasks, returns, strict=True)}
+
+
+def _pad(obs: np.ndarray, width: int) -> np.ndarray:
+    if obs.shape[1] == width:
+        return obs
+    out = np.zeros((obs.shape[0], width), np.float32)
+    out[:, : obs.shape[1]] = obs
+    return out
+
+
+def random_returns(tasks: list[str], episodes: int = 2, seed: int = 10_000) -> dict[str, float]:
+    """Mean return per task of uniformly random actions: the floor every agent must clear."""
+    env = VectorEnv(list(tasks), seed=seed)
+    rng = np.random.default_rng(seed)
+    returns = [[] for _ in tasks]
+    running = np.zeros(len(tasks))
+    try:
+        env.reset()
+        while min(len(r) for r in returns) < episodes:
+            action = rng.uniform(-1, 1, (len(tasks), env.action_dim)).astype(np.float32)
+            _, reward, term, trunc, _ = env.step(action * env.action_masks)
+            running += reward
+            for i in np.nonzero(term | trunc)[0]:
+                returns[i].append(float(running[i]))
+                running[i] = 0.0
+    finally:
+        env.close()
+    return {t: float(np.mean(r[:episodes])) for t, r in zip(tasks, returns, strict=True)}

@@ -1,0 +1,272 @@
+"""Online multi-task training loop: collect, update world model, update policy, evaluate, save."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from m3po_learning.agent import M3POAgent, Segment
+from m3po_learning.buffer import ReplayBuffer
+from m3po_learning.checkpoint import (
+    load_agent,
+    resolve_checkpoint_dir,
+    save_checkpoint,
+    write_latest,
+)
+from m3po_learning.config import Config
+from m3po_learning.evaluation import evaluate
+from m3po_learning.logger import MetricsLogger
+
+log = logging.getLogger(__name__)
+
+
+class Trainer:
+    """Wires env, agent, buffer and logger together (the trainer owns no model code)."""
+
+    def __init__(self, cfg: Config, env, agent: M3POAgent, buffer: ReplayBuffer,
+                 logger: MetricsLogger, out_dir: str | Path, progress: bool = True):
+        self.cfg = cfg
+        self.env = env
+        self.agent = agent
+        self.buffer = buffer
+        self.logger = logger
+        self.out_dir = Path(out_dir)
+        self.ckpt_dir = self.out_dir / "checkpoints"
+        self.progress = progress
+        self.tasks = [s.task for s in env.specs]
+        self.task_ids = [agent.task_index[t] for t in self.tasks]
+        self.step = 0
+        self.episodes = 0
+        self._update_credit = 0.0
+        self._next_eval = cfg.train.eval_every or math.inf
+        self._next_ckpt = cfg.train.checkpoint_every or math.inf
+        self.last_eval: dict[str, float] = {}
+        self.rng = np.random.default_rng(cfg.train.seed)
+
+    # -- schedule -------------------------------------------------------------------------------
+    def train(self) -> dict[str, float]:
+        cfg, env, agent = self.cfg.train, self.env, self.agent
+        N, T = len(self.tasks), cfg.segment_steps
+        O, A = agent.obs_dim, agent.action_dim
+        masks = agent.model.action_masks[torch.as_tensor(self.task_ids)].cpu().numpy()
+        valid_dims = masks.sum(1)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step",
+                       dynamic_ncols=True)
+        obs = self._pad(env.reset())
+        ep_return = np.zeros(N)
+        seg = {k: np.zeros((T, N, d), np.float32) for k, d in
+               (("obs", O), ("next_obs", O), ("action", A))}
+        seg.update({k: np.zeros((T, N), np.float32) for k in
+                    ("reward", "terminated", "done", "log_mu")})
+        t_start, steps_at_start = time.time(), self.step
+        recent_returns: dict[str, float] = {}
+        while self.step < cfg.steps:
+            for t in range(T):
+                if self.step < cfg.seed_steps:
+                    action = self.rng.uniform(-1, 1, (N, A)).astype(np.float32) * masks
+                    log_mu = valid_dims * math.log(0.5)  # uniform density on [-1, 1]^A
+                else:
+                    out = agent.act(obs, self.task_ids, explore=True)
+                    action, log_mu = out.action, out.log_mu
+                next_obs, reward, term, trunc, info = env.step(action[:, : env.action_dim])
+                next_obs = self._pad(next_obs)
+                done = term | trunc
+                real_next = next_obs.copy()
+                if done.any():
+                    real_next[done] = self._pad(info["final_obs"])[done]
+                self.buffer.add(obs, action, reward, real_next, term, done, log_mu)
+                for k, v in (("obs", obs), ("next_obs", real_next), ("action", action),
+                             ("reward", reward), ("terminated", term), ("done", done),
+                             ("log_mu", log_mu)):
+                    seg[k][t] = v
+                ep_return += reward
+                for i in np.nonzero(done)[0]:
+                    recent_returns[self.tasks[i]] = float(ep_return[i])
+                    self.logger.log(self.step, {f"train_return/{self.tasks[i]}": ep_return[i]})
+                    ep_return[i] = 0.0
+                    agent.reset_warm_start(int(i))
+                    self.episodes += 1
+                obs = next_obs
+                self.step += N
+                if bar is not None:
+                    bar.update(N)
+                if self.step >= cfg.seed_steps:
+                    self._update_world_model(N)
+                agent.progress = min(1.0, self.step / cfg.steps)
+                if self.step >= cfg.steps:
+                    T = t + 1
+                    break
+            metrics = agent.update_policy(self._segment(seg, T))
+            elapsed = max(time.time() - t_start, 1e-6)
+            metrics["perf/agent_steps_per_s"] = (self.step - steps_at_start) / elapsed
+            self.logger.log(self.step, metrics)
+            if bar is not None and recent_returns:
+                bar.set_postfix(ret=f"{np.mean(list(recent_returns.values())):.1f}",
+                                beta=f"{agent.beta:.2f}", alpha=f"{agent.planner_share:.2f}")
+            if self.step >= self._next_eval and self.step < cfg.steps:
+                self._evaluate()
+                self._next_eval += cfg.eval_every
+            if self.step >= self._next_ckpt and self.step < cfg.steps:
+                self.save()
+                self._next_ckpt += cfg.checkpoint_every
+        if bar is not None:
+            bar.close()
+        self._evaluate()
+        self.save()
+        return self.last_eval
+
+    def _update_world_model(self, n_new: int) -> None:
+        self._update_credit += self.cfg.train.utd * n_new
+        last = {}
+        while self._update_credit >= 1.0:
+            batch = self.buffer.sample(self.cfg.optim.batch_size, self.agent.device)
+            last = self.agent.update_world_model(batch)
+            self._update_credit -= 1.0
+        if last and self.step % (50 * len(self.tasks)) < len(self.tasks):
+            self.logger.log(self.step, last)
+
+    def _segment(self, seg: dict, T: int) -> Segment:
+        dev = self.agent.device
+
+        def t(x):
+            return torch.as_tensor(x[:T], device=dev)
+
+        return Segment(t(seg["obs"]), t(seg["next_obs"]), t(seg["action"]), t(seg["reward"]),
+                       t(seg["terminated"]), t(seg["done"]), t(seg["log_mu"]),
+                       torch.as_tensor(self.task_ids, device=dev))
+
+    def _pad(self, obs: np.ndarray) -> np.ndarray:
+        if obs.shape[1] == self.agent.obs_dim:
+            return obs.astype(np.float32, copy=False)
+        out = np.zeros((obs.shape[0], self.agent.obs_dim), np.float32)
+        out[:, : obs.shape[1]] = obs
+        return out
+
+    def _evaluate(self) -> None:
+        cfg = self.cfg.train
+        self.last_eval = evaluate(self.agent, self.tasks, episodes=cfg.eval_episodes,
+                                  seed=cfg.seed + 10_000, use_planner=self.cfg.model.world_model)
+        self.logger.log_eval(self.step, self.last_eval, cfg.eval_episodes)
+        self.agent.reset_warm_start()
+        table = ", ".join(f"{k}={v:.1f}" for k, v in self.last_eval.items())
+        log.info("eval at step %d: %s", self.step, table)
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self) -> Path:
+        name = f"step_{self.step:09d}"
+        state = {
+            "step": self.step,
+            "episodes": self.episodes,
+            "update_credit": self._update_credit,
+            "next_eval": None if math.isinf(self._next_eval) else self._next_eval,
+            "next_ckpt": None if math.isinf(self._next_ckpt) else self._next_ckpt,
+            "last_eval": self.last_eval,
+        }
+        path = save_checkpoint(self.ckpt_dir / name, self.agent, self.step, state)
+        self._save_replay()
+        write_latest(self.ckpt_dir, name)
+        self._prune(keep=3)
+        return path
+
+    def _save_replay(self) -> None:
+        b = self.buffer
+        n = np.minimum(b.count, b.C)
+        arrays = {"ptr": b.ptr, "count": b.count, "episode_ids": b._episode_ids,
+                  "next_episode": np.array(b._next_episode)}
+        for k in ("obs", "next_obs", "action", "reward", "terminated", "log_mu", "episode"):
+            arrays[k] = getattr(b, k)[:, : int(n.max()) if n.size else 0]
+        tmp = self.out_dir / f".replay.tmp-{os.getpid()}.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, self.out_dir / "replay.npz")
+
+    def _prune(self, keep: int) -> None:
+        ckpts = sorted(p for p in self.ckpt_dir.glob("step_*") if p.is_dir())
+        for old in ckpts[:-keep]:
+            import shutil
+
+            shutil.rmtree(old, ignore_errors=True)
+
+    def restore(self) -> bool:
+        """Resume from out_dir/checkpoints/latest; returns False when there is none."""
+        try:
+            path = resolve_checkpoint_dir(self.ckpt_dir)
+        except Exception:  # noqa: BLE001 - no checkpoint yet is the normal fresh-start case
+            return False
+        loaded = load_agent(path, device=str(self.agent.device), load_optimizer=True)
+        if loaded.tasks != self.agent.tasks:
+            raise RuntimeError(
+                f"cannot resume {path}: it was trained on {loaded.tasks}, not {self.agent.tasks}"
+            )
+        self.agent.model.load_state_dict(loaded.model.state_dict())
+        self.agent.load_optimizer_state(loaded.optimizer_state())
+        self.agent.mark_weights_changed()
+        st = loaded.checkpoint_meta["trainer_state"]
+        self.step = int(st["step"])
+        self.episodes = int(st.get("episodes", 0))
+        self._update_credit = float(st.get("update_credit", 0.0))
+        self._next_eval = st["next_eval"] if st.get("next_eval") is not None else math.inf
+        self._next_ckpt = st["next_ckpt"] if st.get("next_ckpt") is not None else math.inf
+        self.last_eval = st.get("last_eval", {})
+        self.agent.progress = min(1.0, self.step / self.cfg.train.steps)
+        replay = self.out_dir / "replay.npz"
+        if replay.is_file():
+            with np.load(replay) as z:
+                b = self.buffer
+                n = z["obs"].shape[1]
+                for k in ("obs", "next_obs", "action", "reward", "terminated", "log_mu",
+                          "episode"):
+                    getattr(b, k)[:, :n] = z[k]
+                b.ptr[:] = z["ptr"]
+                b.count[:] = z["count"]
+                b._episode_ids[:] = z["episode_ids"]
+                b._next_episode = int(z["next_episode"])
+        log.info("resumed from %s at step %d", path, self.step)
+        return True
+
+
+def resolve_tasks(names) -> list[str]:
+    """Expand task-set names (config/tasks/*.yaml) and keep task names; order kept, no repeats."""
+    from m3po_learning.envs import list_tasks, load_task_set
+
+    known = set(list_tasks())
+    out: list[str] = []
+    for name in names:
+        for t in [name] if name in known else load_task_set(name):
+            if t not in out:
+                out.append(t)
+    return out
+
+
+def build_trainer(cfg: Config, out_dir: str | Path | None = None, progress: bool = True,
+                  resume: bool = False) -> Trainer:
+    """Make env, agent, buffer and logger from a config, as `m3po train` does."""
+    from m3po_learning.envs import VectorEnv
+
+    torch.set_num_threads(cfg.train.num_threads)
+    torch.manual_seed(cfg.train.seed)
+    np.random.seed(cfg.train.seed)
+    out = Path(out_dir or cfg.train.out_dir)
+    tasks = resolve_tasks(cfg.train.tasks)
+    env = VectorEnv(tasks, seed=cfg.train.seed, randomize=cfg.train.randomize)
+    agent = M3POAgent(cfg, env.specs, device=cfg.train.device)
+    buffer = ReplayBuffer(len(tasks), list(range(len(tasks))), agent.obs_dim, agent.action_dim,
+                          cfg.train.buffer_size, cfg.planner.horizon, seed=cfg.train.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    resuming = resume and (out / "checkpoints" / "latest").is_file()
+    logger = MetricsLogger(out, tensorboard=cfg.train.tensorboard, append=resuming)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    trainer = Trainer(cfg, env, agent, buffer, logger, out, progress=progress)
+    if resuming:
+        trainer.restore()
+    return trainer

@@ -1,0 +1,106 @@
+"""MPPI on analytic latent models whose optimum is known."""
+
+import time
+
+import pytest
+import torch
+
+from m3po_learning.config import PlannerConfig
+from m3po_learning.planner import LatentModel, MPPIPlanner
+
+
+class QuadraticModel(LatentModel):
+    """Reward -(a - target)^2 on the valid dims; dynamics ignore actions; no terminal value."""
+
+    def __init__(self, target: torch.Tensor, delay_s: float = 0.0):
+        self.target = target
+        self.delay_s = delay_s
+
+    def next(self, z, a, emb):
+        return z
+
+    def reward_value(self, z, a, emb):
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return -((a - self.target) ** 2).sum(-1)
+
+    def terminal_value(self, z, emb, mask):
+        return torch.zeros(z.shape[0])
+
+    def policy_action(self, z, emb, mask, generator):
+        return torch.zeros(z.shape[0], self.target.shape[-1])
+
+
+def _plan(cfg, target, mask, prev=None, budget=None, seed=0, model=None):
+    planner = MPPIPlanner(cfg, action_dim=target.shape[-1])
+    g = torch.Generator().manual_seed(seed)
+    B = mask.shape[0]
+    model = model or QuadraticModel(target)
+    return planner.plan(model, torch.zeros(B, 8), None, mask, torch.full((B,), 0.99),
+                        prev_mean=prev, explore=False, budget_ms=budget, generator=g)
+
+
+def test_finds_known_optimum():
+    target = torch.tensor([0.37, -0.52, 0.8])
+    res = _plan(PlannerConfig(), target, torch.ones(2, 3))
+    assert res.iterations == 6
+    assert res.action.shape == (2, 3)
+    assert torch.allclose(res.action, target.expand(2, 3), atol=0.05)
+    assert torch.allclose(res.mean, target.expand(2, 3, 3), atol=0.08)
+
+
+def test_respects_bounds_and_masks():
+    target = torch.tensor([1.7, -3.0, 0.5])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    res = _plan(PlannerConfig(), target, mask)
+    assert res.action.abs().max() <= 1.0
+    assert torch.allclose(res.action[:, :2], torch.tensor([1.0, -1.0]).expand(2, 2), atol=0.05)
+    assert res.action[0, 2] == 0.0  # masked dimension is never commanded
+    assert abs(res.action[1, 2] - 0.5) < 0.05
+    assert (res.std >= PlannerConfig().min_std - 1e-6).all()
+    assert (res.std <= PlannerConfig().max_std + 1e-6).all()
+
+
+def test_warm_start_shifts_previous_plan():
+    target = torch.tensor([0.6])
+    cfg = PlannerConfig(iterations=1, num_samples=64, num_pi_trajs=0, num_elites=8, max_std=0.5)
+    cold = [abs(float(_plan(cfg, target, torch.ones(1, 1), seed=s).mean[0, 1, 0]) - 0.6)
+            for s in range(10)]
+    prev = torch.full((1, 3, 1), 0.6)
+    warm = [abs(float(_plan(cfg, target, torch.ones(1, 1), prev=prev, seed=s).mean[0, 1, 0]) - 0.6)
+            for s in range(10)]
+    assert sum(warm) < 0.5 * sum(cold)
+
+
+def test_same_seed_same_plan():
+    target = torch.tensor([0.2, 0.1])
+    a = _plan(PlannerConfig(), target, torch.ones(3, 2), seed=5).action
+    b = _plan(PlannerConfig(), target, torch.ones(3, 2), seed=5).action
+    c = _plan(PlannerConfig(), target, torch.ones(3, 2), seed=6).action
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_time_budget_returns_best_so_far():
+    target = torch.tensor([0.3])
+    # Each iteration costs ~3 x 10 ms; a 45 ms budget cannot fit all 10 iterations.
+    model = QuadraticModel(target, delay_s=0.010)
+    cfg = PlannerConfig(iterations=10)
+    res = _plan(cfg, target, torch.ones(1, 1), budget=45.0, model=model)
+    assert 1 <= res.iterations < 10
+    assert abs(float(res.action[0, 0]) - 0.3) < 0.3
+    # An impossible budget still returns an action: the policy proposal, with zero iterations.
+    planner = MPPIPlanner(cfg, action_dim=1)
+    planner._iter_ms = 30.0
+    res0 = planner.plan(model, torch.zeros(1, 8), None, torch.ones(1, 1), torch.tensor([0.99]),
+                        budget_ms=1.0)
+    assert res0.iterations == 0
+    assert res0.action.shape == (1, 1)
+
+
+@pytest.mark.parametrize("bad", [{"num_elites": 10_000}, {"min_std": 3.0}, {"horizon": 0}])
+def test_bad_planner_config_rejected(bad):
+    from m3po_learning.config import ConfigError
+
+    with pytest.raises(ConfigError):
+        PlannerConfig(**bad)
