@@ -49,6 +49,8 @@ class Trainer:
         self._next_ckpt = cfg.train.checkpoint_every or math.inf
         self.last_eval: dict[str, float] = {}
         self.rng = np.random.default_rng(cfg.train.seed)
+        self.on_checkpoint = None  # callable(Path) after each checkpoint (the learner node's hook)
+        self.stop_requested = False  # set from another thread to end training after a segment
 
     # -- schedule -------------------------------------------------------------------------------
     def train(self) -> dict[str, float]:
@@ -71,7 +73,7 @@ class Trainer:
                     ("reward", "terminated", "done", "log_mu")})
         t_start, steps_at_start = time.time(), self.step
         recent_returns: dict[str, float] = {}
-        while self.step < cfg.steps:
+        while self.step < cfg.steps and not self.stop_requested:
             for t in range(T):
                 if self.step < cfg.seed_steps:
                     action = self.rng.uniform(-1, 1, (N, A)).astype(np.float32) * masks
@@ -177,6 +179,8 @@ class Trainer:
         self._save_replay()
         write_latest(self.ckpt_dir, name)
         self._prune(keep=3)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(path)
         return path
 
     def _save_replay(self) -> None:
