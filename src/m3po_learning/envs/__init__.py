@@ -1,0 +1,40 @@
+"""MuJoCo robot suite: URDF robots, tasks, task sets, vectorised stepping, randomisation."""
+
+from m3po_learning.envs.env import Env
+from m3po_learning.envs.observation import ObservationSpec, ObsPart
+from m3po_learning.envs.randomization import (
+    Randomization,
+    load_randomization,
+    load_reality_gap,
+    reality_gap_variants,
+)
+from m3po_learning.envs.registry import (
+    TaskSetError,
+    builtin_tasks,
+    list_tasks,
+    load_task_set,
+    make_env,
+    make_task,
+    register_task,
+)
+from m3po_learning.envs.urdf_info import UrdfError
+from m3po_learning.envs.vector import VectorEnv
+
+__all__ = [
+    "Env",
+    "ObsPart",
+    "ObservationSpec",
+    "Randomization",
+    "TaskSetError",
+    "UrdfError",
+    "VectorEnv",
+    "builtin_tasks",
+    "list_tasks",
+    "load_randomization",
+    "load_reality_gap",
+    "load_task_set",
+    "make_env",
+    "make_task",
+    "reality_gap_variants",
+    "register_task",
+]

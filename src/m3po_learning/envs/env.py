@@ -1,0 +1,207 @@
+"""Gymnasium-style environment: one robot, one task, optional randomisation."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from m3po_learning.envs.observation import ObservationSpec
+from m3po_learning.envs.randomization import Randomization, Randomizer
+from m3po_learning.envs.robot import Robot
+from m3po_learning.envs.tasks.base import Task
+from m3po_learning.types import EnvSpec
+
+
+class Env:
+    """A task on a MuJoCo robot built from its URDF.
+
+    Actions are normalised to [-1, 1] per actuated joint (1 = the URDF effort limit).
+    Observations are float32 vectors laid out by `observation_spec`, built from the joint
+    readings a ROS `JointState` would carry (with sensor noise when randomised) and the
+    task inputs, so `observation_spec.build(...)` on `joint_state()` and `task_inputs()`
+    reproduces them.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        task: Task,
+        seed: int = 0,
+        randomization: Randomization | None = None,
+    ) -> None:
+        self.name = name
+        self.task = task
+        self.robot = Robot(task.robot)
+        self.model, self.data = self.robot.model, self.robot.data
+        self._nstep = self.robot.nstep(task.control_dt)
+        self.observation_spec = ObservationSpec(
+            task.observation_parts(), urdf=task.robot.urdf_file(), task=name
+        )
+        obs = self.observation_spec
+        self.spec = EnvSpec(
+            task=name,
+            obs_dim=obs.obs_dim,
+            action_dim=len(self.robot.actuated_joints),
+            episode_length=task.episode_length,
+            control_dt=task.control_dt,
+            joint_names=self.robot.actuated_joints,
+            obs_parts=obs.parts,
+            reward_range=tuple(task.reward_range),
+        )
+        r = self.robot
+        self._obs_qidx = np.array([r.qpos_adr[j] for j in obs.joint_names], np.intp)
+        self._obs_didx = np.array([r.dof_adr[j] for j in obs.joint_names], np.intp)
+        self._obs_fids = np.array([r.frame_body_ids[f] for f in obs.frame_names], np.intp)
+        index_in_all = {j: i for i, j in enumerate(r.joint_names)}
+        self._obs_in_all = np.array([index_in_all[j] for j in obs.joint_names], np.intp)
+        self._action = np.zeros(self.spec.action_dim)
+        self._rng = np.random.default_rng(seed)
+        self._randomizer = (
+            Randomizer(self.model, randomization, r.all_dof_idx) if randomization else None
+        )
+        self._noise = (0.0, 0.0)
+        self._noisy = False
+        self._delay_steps = 0
+        self._pos_noise = np.zeros(len(r.joint_names))
+        self._vel_noise = np.zeros(len(r.joint_names))
+        self._t = 0
+        self._renderer: mujoco.Renderer | None = None
+        self._episode_params: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode; `seed` reseeds the env's generator. Returns (obs, info)."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        m, d = self.model, self.data
+        params: dict[str, float] = {}
+        if self._randomizer is not None:
+            params = self._randomizer.apply(self._rng, d)
+        mujoco.mj_resetData(m, d)
+        self.task.reset(self.robot, self._rng)
+        mujoco.mj_forward(m, d)
+        self._noise = (
+            params.get("position_noise_std", 0.0),
+            params.get("velocity_noise_std", 0.0),
+        )
+        self._noisy = self._noise[0] > 0 or self._noise[1] > 0
+        delay = round(params.get("action_delay_s", 0.0) / m.opt.timestep)
+        self._delay_steps = delay
+        self._action_history = np.zeros((delay // self._nstep + 2, self.spec.action_dim))
+        self._t = 0
+        self._episode_params = params
+        return self._observe(np.empty(self.spec.obs_dim, np.float32)), {"params": params}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply `action` (action_dim,) in [-1, 1] for one control period."""
+        obs = np.empty(self.spec.obs_dim, np.float32)
+        reward, terminated, truncated = self._step_into(action, obs)
+        return obs, reward, terminated, truncated, {}
+
+    def _step_into(self, action: np.ndarray, obs_out: np.ndarray) -> tuple[float, bool, bool]:
+        """One control period, writing the observation into `obs_out`; the hot path."""
+        a = self._action
+        np.clip(action, -1.0, 1.0, out=a)
+        if math.isnan(a.sum()):
+            raise ValueError(f"{self.name}: action contains NaN: {action}")
+        m, d, task = self.model, self.data, self.task
+        time_s = self._t * task.control_dt
+        task.before_physics(self.robot, time_s)
+        if self._delay_steps:
+            self._delayed_physics(a)
+        else:
+            d.ctrl[:] = a
+            mujoco.mj_step(m, d, self._nstep)
+        mujoco.mj_kinematics(m, d)
+        self._t += 1
+        task.after_physics(self.robot, self._t * task.control_dt)
+        self._observe(obs_out)
+        reward = task.reward(self.robot, a)
+        terminated = task.terminated(self.robot)
+        return reward, terminated, self._t >= task.episode_length
+
+    def _delayed_physics(self, a: np.ndarray) -> None:
+        """Actuation latency of D physics steps: the motor sees the action D steps late."""
+        m, d, n = self.model, self.data, self._nstep
+        hist = self._action_history  # row k: the action issued k control periods ago
+        hist[1:] = hist[:-1].copy()
+        hist[0] = a
+        q, r = divmod(self._delay_steps, n)
+        if r:
+            d.ctrl[:] = hist[q + 1]
+            mujoco.mj_step(m, d, r)
+        d.ctrl[:] = hist[q]
+        mujoco.mj_step(m, d, n - r)
+
+    def _observe(self, out: np.ndarray) -> np.ndarray:
+        d, spec = self.data, self.observation_spec
+        if self._noisy:
+            r, rng = self.robot, self._rng
+            self._pos_noise = rng.normal(0.0, self._noise[0], len(r.joint_names))
+            self._vel_noise = rng.normal(0.0, self._noise[1], len(r.joint_names))
+            p = (d.qpos[r.all_qpos_idx] + self._pos_noise)[self._obs_in_all]
+            v = (d.qvel[r.all_dof_idx] + self._vel_noise)[self._obs_in_all]
+            frames = spec.forward_kinematics(p)
+        else:
+            p = d.qpos[self._obs_qidx]
+            v = d.qvel[self._obs_didx]
+            frames = d.xpos[self._obs_fids]
+        return spec.assemble(p, v, frames, self.task.inputs(), out)
+
+    # ------------------------------------------------------------------ ROS-facing views
+    def joint_state(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+        """(names, positions, velocities, efforts) of all robot joints, as JointState carries.
+
+        Positions and velocities are the sensor readings the last observation was built
+        from (noisy under randomisation); efforts are the applied motor torques/forces.
+        """
+        r, d = self.robot, self.data
+        pos = d.qpos[r.all_qpos_idx]
+        vel = d.qvel[r.all_dof_idx]
+        if self._noisy:
+            pos = pos + self._pos_noise
+            vel = vel + self._vel_noise
+        return r.joint_names, pos.copy(), vel.copy(), d.qfrc_actuator[r.all_dof_idx].copy()
+
+    def task_inputs(self) -> dict[str, np.ndarray]:
+        """Current task inputs by name (e.g. {"goal": xyz (3,)}), copied."""
+        return {k: np.array(v, np.float64) for k, v in self.task.inputs().items()}
+
+    def joint_limits(self) -> dict[str, tuple[float, float, float, float]]:
+        """URDF limits per joint: (pos_lo, pos_hi, vel_limit, effort_limit)."""
+        return self.robot.joint_limits()
+
+    @property
+    def episode_params(self) -> dict[str, float]:
+        """Per-episode randomisation scalars drawn at the last reset (noise, delay)."""
+        return dict(self._episode_params)
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, width: int = 320, height: int = 240) -> np.ndarray:
+        """Offscreen RGB frame (height, width, 3) uint8 from the robot's free camera."""
+        if self._renderer is None or (self._renderer.width, self._renderer.height) != (
+            width,
+            height,
+        ):
+            if self._renderer is not None:
+                self._renderer.close()
+            self._renderer = mujoco.Renderer(self.model, height=height, width=width)
+            cam = mujoco.MjvCamera()
+            (cam.lookat[:], cam.distance, cam.azimuth, cam.elevation) = self.task.robot.camera
+            self._camera = cam
+        mujoco.mj_forward(self.model, self.data)
+        self._renderer.update_scene(self.data, camera=self._camera)
+        return self._renderer.render().copy()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Env({self.name!r}, obs_dim={self.spec.obs_dim}, action_dim={self.spec.action_dim})"
+        )

@@ -1,0 +1,211 @@
+"""A robot: a MuJoCo model compiled from a URDF, with torque actuators and named accessors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from m3po_learning.envs.paths import urdf_path
+from m3po_learning.envs.urdf_info import UrdfError, UrdfJoint, read_urdf_joints
+
+_LINK_COLOURS = ((0.85, 0.45, 0.15, 1.0), (0.2, 0.45, 0.8, 1.0), (0.75, 0.75, 0.78, 1.0))
+
+
+@dataclass(frozen=True)
+class RobotDescription:
+    """Everything needed to build a robot's simulation; one constants module per robot."""
+
+    name: str  # robot name, the first half of task names ("arm2" in "arm2/reach")
+    urdf: str  # built-in URDF file name in urdf/, or an absolute path to a user's URDF
+    actuated_joints: tuple[str, ...]  # torque-driven joints, in action order
+    frames: tuple[str, ...] = ()  # URDF links whose world position tasks may observe
+    timestep_s: float = 0.005  # physics step; the control period must be a multiple of it
+    gravity_compensation: bool = False  # the robot's driver cancels gravity (torque-mode arms)
+    armature: float = 0.0  # reflected rotor inertia added to every actuated joint, kg m^2
+    camera: tuple[tuple[float, float, float], float, float, float] = (
+        (0.0, 0.0, 0.5),
+        2.0,
+        90.0,
+        -20.0,
+    )
+    # ^ free camera for render(): (lookat xyz, distance m, azimuth deg, elevation deg)
+    goal_marker: bool = False  # add a red sphere (a mocap body) that shows the goal
+
+    def urdf_file(self) -> Path:
+        """Resolved URDF path: built-ins from the urdf directory, users' files as given."""
+        path = Path(self.urdf)
+        return path if path.is_absolute() else urdf_path(self.urdf)
+
+
+def _load_spec(path: Path) -> mujoco.MjSpec:
+    try:
+        spec = mujoco.MjSpec.from_file(str(path))
+    except (ValueError, mujoco.FatalError) as exc:
+        raise UrdfError(f"MuJoCo cannot load URDF {str(path)!r}: {exc}") from exc
+    # Keep fixed-joint links (end-effector frames) as bodies instead of fusing them away.
+    spec.compiler.fusestatic = False
+    return spec
+
+
+def _add_scenery(spec: mujoco.MjSpec) -> None:
+    """Floor, light and sky for offscreen rendering; none of it collides."""
+    spec.add_texture(
+        name="m3po_grid",
+        type=mujoco.mjtTexture.mjTEXTURE_2D,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+        rgb1=[0.22, 0.26, 0.3],
+        rgb2=[0.17, 0.2, 0.24],
+        width=256,
+        height=256,
+    )
+    spec.add_texture(
+        name="m3po_sky",
+        type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+        rgb1=[0.45, 0.6, 0.75],
+        rgb2=[0.05, 0.07, 0.1],
+        width=256,
+        height=1536,
+    )
+    mat = spec.add_material(name="m3po_grid", texrepeat=[4, 4], texuniform=True, reflectance=0.1)
+    mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "m3po_grid"
+    spec.worldbody.add_geom(
+        name="m3po_floor",
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        size=[3.0, 3.0, 0.05],
+        material="m3po_grid",
+        contype=0,
+        conaffinity=0,
+    )
+    spec.worldbody.add_light(pos=[0.5, -0.5, 3.0], dir=[-0.1, 0.1, -1.0], castshadow=True)
+    spec.visual.global_.offwidth = 1280
+    spec.visual.global_.offheight = 960
+
+
+def build_model(desc: RobotDescription) -> tuple[mujoco.MjModel, list[UrdfJoint]]:
+    """Compile `desc` into an MjModel with one `general` motor per actuated joint.
+
+    The motor's gear is the joint's URDF effort limit and its control range is [-1, 1], so a
+    normalised action of 1 is the full rated torque (force for prismatic joints).
+    """
+    path = desc.urdf_file()
+    joints = read_urdf_joints(path)
+    by_name = {j.name: j for j in joints}
+    spec = _load_spec(path)
+    spec.option.timestep = desc.timestep_s
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    # Robots move in free space; contacts would only cost time.
+    spec.option.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONTACT
+    spec_joints = {j.name: j for j in spec.joints}
+    for name in desc.actuated_joints:
+        if name not in by_name or name not in spec_joints:
+            raise UrdfError(
+                f"robot {desc.name!r}: actuated joint {name!r} is not a joint of {str(path)!r} "
+                f"(joints: {sorted(by_name)})"
+            )
+        info = by_name[name]
+        if not info.movable or not info.effort > 0 or not math.isfinite(info.effort):
+            raise UrdfError(
+                f"robot {desc.name!r}: joint {name!r} in {str(path)!r} cannot be actuated "
+                f"(type={info.type!r}, effort={info.effort}); it needs a finite effort > 0"
+            )
+        spec_joints[name].armature = desc.armature
+        act = spec.add_actuator(name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        act.gear[0] = info.effort
+        act.ctrlrange = [-1.0, 1.0]
+        act.ctrllimited = True
+    body_names = {b.name for b in spec.bodies}
+    for frame in desc.frames:
+        if frame not in body_names:
+            raise UrdfError(f"robot {desc.name!r}: frame link {frame!r} not in {str(path)!r}")
+    if desc.gravity_compensation:
+        for body in spec.bodies:
+            body.gravcomp = 1.0
+    for i, geom in enumerate(spec.geoms):
+        geom.rgba = _LINK_COLOURS[i % len(_LINK_COLOURS)]
+    _add_scenery(spec)
+    if desc.goal_marker:
+        marker = spec.worldbody.add_body(name="m3po_goal", mocap=True, pos=[0.0, 0.0, -1.0])
+        marker.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_SPHERE,
+            size=[0.025, 0.0, 0.0],
+            rgba=[0.95, 0.1, 0.1, 0.7],
+            contype=0,
+            conaffinity=0,
+        )
+    try:
+        model = spec.compile()
+    except ValueError as exc:
+        raise UrdfError(f"MuJoCo cannot compile URDF {str(path)!r}: {exc}") from exc
+    return model, joints
+
+
+@dataclass
+class Robot:
+    """Physics of one robot: model, data and index arrays for its joints and frames.
+
+    Physics only: tasks (reward, observation, reset) live in `tasks/`.
+    """
+
+    desc: RobotDescription
+    model: mujoco.MjModel = field(init=False)
+    data: mujoco.MjData = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.model, self.urdf_joints = build_model(self.desc)
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        hinge, slide = int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)
+        ids = [j for j in range(m.njnt) if m.jnt_type[j] in (hinge, slide)]
+        # All 1-DoF robot joints in model order: what JointState publishes.
+        self.joint_names: tuple[str, ...] = tuple(m.joint(j).name for j in ids)
+        self.qpos_adr = {m.joint(j).name: int(m.jnt_qposadr[j]) for j in ids}
+        self.dof_adr = {m.joint(j).name: int(m.jnt_dofadr[j]) for j in ids}
+        self.all_qpos_idx = np.array([self.qpos_adr[n] for n in self.joint_names], np.intp)
+        self.all_dof_idx = np.array([self.dof_adr[n] for n in self.joint_names], np.intp)
+        self.actuated_joints = self.desc.actuated_joints
+        self.act_qpos_idx = np.array([self.qpos_adr[n] for n in self.actuated_joints], np.intp)
+        self.act_dof_idx = np.array([self.dof_adr[n] for n in self.actuated_joints], np.intp)
+        self.frame_body_ids = {f: m.body(f).id for f in self.desc.frames}
+        self.goal_mocap = (
+            int(m.body_mocapid[m.body("m3po_goal").id]) if self.desc.goal_marker else -1
+        )
+        self.nstep_cache: dict[float, int] = {}
+        self._limits = self._read_limits()
+
+    def _read_limits(self) -> dict[str, tuple[float, float, float, float]]:
+        by_name = {j.name: j for j in self.urdf_joints}
+        out = {}
+        for name in self.joint_names:
+            j = by_name[name]
+            out[name] = (j.lower, j.upper, j.velocity, j.effort)
+        return out
+
+    def joint_limits(self) -> dict[str, tuple[float, float, float, float]]:
+        """URDF limits per joint: (pos_lo, pos_hi, vel_limit, effort_limit); +-inf if none."""
+        return dict(self._limits)
+
+    def nstep(self, control_dt: float) -> int:
+        """Physics steps per control period; `control_dt` must be a multiple of the timestep."""
+        n = round(control_dt / self.model.opt.timestep)
+        if n < 1 or abs(n * self.model.opt.timestep - control_dt) > 1e-9:
+            raise ValueError(
+                f"robot {self.desc.name!r}: control_dt={control_dt} is not a multiple of the "
+                f"physics timestep {self.model.opt.timestep}"
+            )
+        return n
+
+    def set_goal_marker(self, xyz: np.ndarray) -> None:
+        if self.goal_mocap >= 0:
+            self.data.mocap_pos[self.goal_mocap] = xyz
+
+    def joint_range(self, name: str) -> tuple[float, float]:
+        """Position range of a joint, (-pi, pi) for continuous joints."""
+        lo, hi, _, _ = self._limits[name]
+        if not math.isfinite(lo) or not math.isfinite(hi):
+            return -math.pi, math.pi
+        return lo, hi

@@ -1,0 +1,167 @@
+"""End-effector tasks for arms: reach a goal, track a moving goal, hold a point under pushes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from m3po_learning.envs.observation import (
+    ObsPart,
+    frame_position,
+    input_minus_frame,
+    joint_sincos,
+    joint_velocities,
+    task_input,
+)
+from m3po_learning.envs.rewards import Tolerance, small_control
+from m3po_learning.envs.robot import Robot
+from m3po_learning.envs.tasks.base import Task
+
+MODES = ("reach", "track", "hold")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where goals are drawn: a shell around `center` (planar: an annulus at its height)."""
+
+    center: tuple[float, float, float]  # shoulder position, m
+    r_min: float  # nearest goal distance from the centre, m
+    r_max: float  # farthest goal distance from the centre, m
+    planar: bool = False  # goals stay in the horizontal plane through the centre
+    z_min: float = -math.inf  # lowest goal height (3-D only), m
+    max_elevation: float = 1.2  # highest goal elevation angle above the centre (3-D), rad
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """A uniformly drawn point of the workspace (area/volume uniform), (3,)."""
+        c = np.asarray(self.center, np.float64)
+        while True:
+            if self.planar:
+                r = math.sqrt(rng.uniform(self.r_min**2, self.r_max**2))
+                a = rng.uniform(-math.pi, math.pi)
+                return c + np.array([r * math.cos(a), r * math.sin(a), 0.0])
+            r = rng.uniform(self.r_min**3, self.r_max**3) ** (1.0 / 3.0)
+            v = rng.normal(size=3)
+            v /= np.linalg.norm(v)
+            p = c + r * v
+            if p[2] >= self.z_min and math.asin(v[2]) <= self.max_elevation:
+                return p
+
+
+@dataclass
+class ReachTask(Task):
+    """Drive link `frame` to the goal point.
+
+    Modes: reach (fixed goal per episode), track (goal circles at 0.5-1.2 rad/s),
+    hold (goal = start position of the end effector, random pushes on `push_body`).
+    Reward: tolerance(|goal - ee|, bounds (0, goal_radius), margin, gaussian) * small_control,
+    in [0, 1]. Never terminates; truncated at the episode length.
+    """
+
+    frame: str = ""  # URDF link that must reach the goal
+    joints: tuple[str, ...] = ()  # actuated joints observed (sin/cos and velocity)
+    workspace: Workspace | None = None  # where goals (and track circle centres) are drawn
+    mode: str = "reach"  # reach | track | hold
+    goal_radius: float = 0.02  # distance that earns full reward, m
+    margin: float = 0.3  # distance beyond goal_radius at which reward is 0.1, m
+    circle_radius: tuple[float, float] = (0.08, 0.15)  # track: circle radius range, m
+    angular_speed: tuple[float, float] = (0.5, 1.2)  # track: rad/s range
+    push_body: str = ""  # hold: link that gets pushed
+    push_force_n: float = 5.0  # hold: largest push, N
+    push_every_s: tuple[float, float] = (0.4, 1.2)  # hold: time between push starts, s
+    push_duration_s: float = 0.1  # hold: how long one push lasts, s
+    _goal: np.ndarray = field(init=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"ReachTask: mode={self.mode!r} not in {MODES}")
+        self._near = Tolerance(0.0, self.goal_radius, margin=self.margin)
+        self._goal = np.zeros(3)
+        self._inputs = {"goal": self._goal}
+        self._bound_to = None
+
+    def observation_parts(self) -> tuple[ObsPart, ...]:
+        return (
+            joint_sincos(self.joints),
+            joint_velocities(self.joints),
+            frame_position(self.frame, name="ee_pos"),
+            task_input("goal"),
+            input_minus_frame("goal", self.frame, name="goal_minus_ee"),
+        )
+
+    def _bind(self, robot: Robot) -> None:
+        self._bound_to = robot
+        self._frame_id = robot.frame_body_ids[self.frame]
+        self._qidx = np.array([robot.qpos_adr[j] for j in self.joints], np.intp)
+        self._push_id = robot.model.body(self.push_body).id if self.push_body else -1
+
+    def reset(self, robot: Robot, rng: np.random.Generator) -> None:
+        if self._bound_to is not robot:
+            self._bind(robot)
+        d = robot.data
+        lo, hi = np.array([robot.joint_range(j) for j in self.joints]).T
+        d.qpos[self._qidx] = rng.uniform(0.9 * lo, 0.9 * hi)
+        ws = self.workspace
+        if self.mode == "reach":
+            self._goal[:] = ws.sample(rng)
+        elif self.mode == "track":
+            self._center = ws.sample(rng)
+            self._radius = rng.uniform(*self.circle_radius)
+            self._omega = rng.uniform(*self.angular_speed) * rng.choice((-1.0, 1.0))
+            self._phase = rng.uniform(-math.pi, math.pi)
+            if ws.planar:
+                u, w = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+            else:
+                n = rng.normal(size=3)
+                n /= np.linalg.norm(n)
+                u = np.cross(n, [0.0, 0.0, 1.0] if abs(n[2]) < 0.9 else [1.0, 0.0, 0.0])
+                u /= np.linalg.norm(u)
+                w = np.cross(n, u)
+            self._basis = (u, w)
+            self._move_goal(0.0)
+        else:
+            mujoco.mj_kinematics(robot.model, d)
+            self._goal[:] = d.xpos[self._frame_id]
+            self._rng = rng
+            self._next_push = rng.uniform(*self.push_every_s)
+            self._push_end = -1.0
+        robot.set_goal_marker(self._goal)
+
+    def _move_goal(self, time_s: float) -> None:
+        a = self._omega * time_s + self._phase
+        u, w = self._basis
+        r = self._radius
+        np.add(self._center, r * math.cos(a) * u + r * math.sin(a) * w, out=self._goal)
+
+    def before_physics(self, robot: Robot, time_s: float) -> None:
+        if self.mode != "hold":
+            return
+        xfrc = robot.data.xfrc_applied
+        if time_s >= self._next_push:
+            rng = self._rng
+            v = rng.normal(size=3)
+            if self.workspace.planar:
+                v[2] = 0.0
+            v *= rng.uniform(0.5, 1.0) * self.push_force_n / max(np.linalg.norm(v), 1e-9)
+            xfrc[self._push_id, :3] = v
+            self._push_end = time_s + self.push_duration_s
+            self._next_push = time_s + rng.uniform(*self.push_every_s)
+        elif 0.0 <= self._push_end <= time_s:
+            xfrc[self._push_id, :3] = 0.0
+            self._push_end = -1.0
+
+    def after_physics(self, robot: Robot, time_s: float) -> None:
+        if self.mode == "track":
+            self._move_goal(time_s)
+            robot.set_goal_marker(self._goal)
+
+    def reward(self, robot: Robot, action: np.ndarray) -> float:
+        ee = robot.data.xpos[self._frame_id]
+        g = self._goal
+        dist = math.sqrt((g[0] - ee[0]) ** 2 + (g[1] - ee[1]) ** 2 + (g[2] - ee[2]) ** 2)
+        return self._near(dist) * small_control(float(action @ action) / action.shape[0])
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        return self._inputs

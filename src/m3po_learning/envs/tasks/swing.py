@@ -1,0 +1,94 @@
+"""Under-actuated swing-up and balance tasks (pendulum, cart-pole, acrobot)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from m3po_learning.envs.observation import ObsPart, joint_positions, joint_sincos, joint_velocities
+from m3po_learning.envs.rewards import Tolerance, small_control
+from m3po_learning.envs.robot import Robot
+from m3po_learning.envs.tasks.base import Task
+
+_SMALL_VELOCITY = Tolerance(0.0, 0.0, margin=5.0)  # rad/s, on the pole's angular velocity
+_CENTERED = Tolerance(0.0, 0.0, margin=2.0)  # m, on the cart position
+
+
+@dataclass
+class SwingTask(Task):
+    """Bring a chain of poles upright (swing-up) or keep it there (balance).
+
+    Reward: upright * centered * small_control * small_velocity, in [0, 1]:
+      upright = (1 + mean over poles of cos(pole's absolute angle from vertical)) / 2,
+      centered = (1 + tolerance(cart position, margin 2 m)) / 2 (1 without a cart),
+      small_control = (4 + tolerance(mean a^2, quadratic)) / 5,
+      small_velocity = (1 + tolerance(first pole velocity, margin 5 rad/s)) / 2.
+    Balance terminates when that mean cosine drops below cos(`fall_angle`).
+    """
+
+    poles: tuple[str, ...] = ()  # revolute joints of the chain, root first
+    upright_offset: float = 0.0  # angle of the first pole that points it straight up
+    cart: str = ""  # prismatic joint of a cart, if any
+    balance: bool = False  # start near upright and terminate on falling
+    start_spread: float = 0.2  # balance: initial angles within +-this of upright, rad
+    fall_angle: float = 0.8  # balance: terminate beyond this tilt from vertical, rad
+    _qidx: np.ndarray = field(init=False, repr=False, default=None)
+
+    def observation_parts(self) -> tuple[ObsPart, ...]:
+        parts = []
+        if self.cart:
+            parts.append(joint_positions((self.cart,), name="cart_pos"))
+        parts.append(joint_sincos(self.poles, name="pole_sincos"))
+        joints = ((self.cart,) if self.cart else ()) + self.poles
+        parts.append(joint_velocities(joints, name="joint_vel"))
+        return tuple(parts)
+
+    def _bind(self, robot: Robot) -> None:
+        self._qidx = np.array([robot.qpos_adr[p] for p in self.poles], np.intp)
+        self._pole0_dof = robot.dof_adr[self.poles[0]]
+        self._cart_q = robot.qpos_adr[self.cart] if self.cart else -1
+        self._bound_to = robot
+
+    def reset(self, robot: Robot, rng: np.random.Generator) -> None:
+        if getattr(self, "_bound_to", None) is not robot:
+            self._bind(robot)
+        d = robot.data
+        n = len(self.poles)
+        if self.balance:
+            angles = rng.uniform(-self.start_spread, self.start_spread, n)
+            angles[0] += self.upright_offset
+            vel = rng.uniform(-0.1, 0.1, n)
+        else:
+            angles = rng.uniform(-math.pi, math.pi, n)
+            vel = rng.uniform(-1.0, 1.0, n)
+        d.qpos[self._qidx] = angles
+        d.qvel[[robot.dof_adr[p] for p in self.poles]] = vel
+        if self.cart:
+            lo, hi = robot.joint_range(self.cart)
+            spread = 0.1 if self.balance else 0.5
+            d.qpos[self._cart_q] = rng.uniform(spread * lo, spread * hi)
+            d.qvel[robot.dof_adr[self.cart]] = 0.0
+
+    def _upright(self, qpos: np.ndarray) -> float:
+        # Absolute angle of each pole from the vertical-up direction; upright = mean cos.
+        angle = -self.upright_offset
+        acc = 0.0
+        for i in self._qidx:
+            angle += qpos[i]
+            acc += math.cos(angle)
+        return acc / len(self._qidx)
+
+    def reward(self, robot: Robot, action: np.ndarray) -> float:
+        d = robot.data
+        upright = (1.0 + self._upright(d.qpos)) * 0.5
+        centered = (1.0 + _CENTERED(d.qpos[self._cart_q])) * 0.5 if self.cart else 1.0
+        control = small_control(float(action @ action) / action.shape[0])
+        velocity = (1.0 + _SMALL_VELOCITY(abs(d.qvel[self._pole0_dof]))) * 0.5
+        return upright * centered * control * velocity
+
+    def terminated(self, robot: Robot) -> bool:
+        if not self.balance:
+            return False
+        return self._upright(robot.data.qpos) < math.cos(self.fall_angle)

@@ -1,0 +1,110 @@
+"""Step every task of a task set in one call, with padded observations and action masks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from m3po_learning.envs.env import Env
+from m3po_learning.envs.registry import make_env
+from m3po_learning.types import EnvSpec
+
+
+class VectorEnv:
+    """N envs (one per entry of `tasks`, repeats allowed) behind padded arrays.
+
+    Observations are zero-padded to the largest obs_dim; actions are (N, A) with A the
+    largest action_dim, and dimensions outside `action_masks[i]` are ignored. Episodes
+    auto-reset in the same step: where terminated | truncated, the returned observation row
+    is the next episode's first one and `info["final_obs"]` holds the real last one.
+    Env i is seeded with `seed + i`.
+    """
+
+    def __init__(
+        self,
+        tasks: Sequence[str],
+        seed: int = 0,
+        randomize: bool | str | Path | Mapping | None = False,
+        reality_gap: str | None = None,
+    ) -> None:
+        if len(tasks) == 0:
+            raise ValueError("VectorEnv needs at least one task")
+        self.tasks = list(tasks)
+        self.seed = seed
+        self.envs: list[Env] = [
+            make_env(t, seed=seed + i, randomize=randomize, reality_gap=reality_gap)
+            for i, t in enumerate(self.tasks)
+        ]
+        self.specs: list[EnvSpec] = [e.spec for e in self.envs]
+        self.num_envs = len(self.envs)
+        self.obs_dim = max(s.obs_dim for s in self.specs)
+        self.action_dim = max(s.action_dim for s in self.specs)
+        n, o, a = self.num_envs, self.obs_dim, self.action_dim
+        self.action_masks = np.zeros((n, a), np.bool_)
+        self.obs_masks = np.zeros((n, o), np.bool_)
+        for i, s in enumerate(self.specs):
+            self.action_masks[i, : s.action_dim] = True
+            self.obs_masks[i, : s.obs_dim] = True
+        self._obs = np.zeros((n, o), np.float32)
+        self._obs_rows = [self._obs[i, : s.obs_dim] for i, s in enumerate(self.specs)]
+        self._act_dims = [s.action_dim for s in self.specs]
+        self._returns = np.zeros(n)
+        self._lengths = np.zeros(n, np.int64)
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Reset every env (env i reseeded with `seed + i` when given). Returns (N, O)."""
+        for i, env in enumerate(self.envs):
+            obs, _ = env.reset(None if seed is None else seed + i)
+            self._obs_rows[i][:] = obs
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        return self._obs.copy()
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step all envs with `actions` (N, A) in [-1, 1].
+
+        Returns obs (N, O) float32, reward (N,) float32, terminated (N,), truncated (N,) bool,
+        and info with "final_obs" (N, O) (the real last observation where an episode
+        ended, else equal to obs), "episode_return" and "episode_length" (N,) (of the
+        episode that ended, 0 elsewhere).
+        """
+        actions = np.asarray(actions, np.float64)
+        if actions.shape != (self.num_envs, self.action_dim):
+            raise ValueError(
+                f"VectorEnv.step: actions shape {actions.shape} != "
+                f"({self.num_envs}, {self.action_dim})"
+            )
+        n = self.num_envs
+        reward = np.zeros(n, np.float32)
+        terminated = np.zeros(n, np.bool_)
+        truncated = np.zeros(n, np.bool_)
+        rows, dims = self._obs_rows, self._act_dims
+        for i, env in enumerate(self.envs):
+            r, te, tr = env._step_into(actions[i, : dims[i]], rows[i])
+            reward[i], terminated[i], truncated[i] = r, te, tr
+        self._returns += reward
+        self._lengths += 1
+        final_obs = self._obs.copy()
+        done = terminated | truncated
+        ep_return = np.zeros(n)
+        ep_length = np.zeros(n, np.int64)
+        if done.any():
+            for i in np.flatnonzero(done):
+                ep_return[i], ep_length[i] = self._returns[i], self._lengths[i]
+                self._returns[i], self._lengths[i] = 0.0, 0
+                obs, _ = self.envs[i].reset()
+                rows[i][:] = obs
+        info = {"final_obs": final_obs, "episode_return": ep_return, "episode_length": ep_length}
+        return self._obs.copy(), reward, terminated, truncated, info
+
+    def render(self, index: int, width: int = 320, height: int = 240) -> np.ndarray:
+        return self.envs[index].render(width, height)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
