@@ -20,7 +20,7 @@ from m3po_learning.envs.rewards import Tolerance, small_control
 from m3po_learning.envs.robot import Robot
 from m3po_learning.envs.tasks.base import Task
 
-MODES = ("reach", "track", "hold")
+MODES = ("reach", "track", "trajectory", "hold")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ class Workspace:
 class ReachTask(Task):
     """Drive link `frame` to the goal point.
 
-    Modes: reach (fixed goal per episode), track (goal circles at 0.5-1.2 rad/s),
+    Modes: reach (fixed goal per episode), track (goal circles at `angular_speed`),
+    trajectory (goal runs a figure-eight c + a sin(wt) u + a/2 sin(2wt) w),
     hold (goal = start position of the end effector, random pushes on `push_body`).
     Reward: tolerance(|goal - ee|, bounds (0, goal_radius), margin, gaussian) * small_control,
     in [0, 1]. Never terminates; truncated at the episode length.
@@ -106,7 +107,7 @@ class ReachTask(Task):
         ws = self.workspace
         if self.mode == "reach":
             self._goal[:] = ws.sample(rng)
-        elif self.mode == "track":
+        elif self.mode in ("track", "trajectory"):
             self._center = ws.sample(rng)
             self._radius = rng.uniform(*self.circle_radius)
             self._omega = rng.uniform(*self.angular_speed) * rng.choice((-1.0, 1.0))
@@ -133,7 +134,14 @@ class ReachTask(Task):
         a = self._omega * time_s + self._phase
         u, w = self._basis
         r = self._radius
-        np.add(self._center, r * math.cos(a) * u + r * math.sin(a) * w, out=self._goal)
+        if self.mode == "track":
+            x, y = r * math.cos(a), r * math.sin(a)
+        else:
+            x, y = r * math.sin(a), 0.5 * r * math.sin(2.0 * a)
+        g, c = self._goal, self._center
+        g[0] = c[0] + x * u[0] + y * w[0]
+        g[1] = c[1] + x * u[1] + y * w[1]
+        g[2] = c[2] + x * u[2] + y * w[2]
 
     def before_physics(self, robot: Robot, time_s: float) -> None:
         if self.mode != "hold":
@@ -153,7 +161,7 @@ class ReachTask(Task):
             self._push_end = -1.0
 
     def after_physics(self, robot: Robot, time_s: float) -> None:
-        if self.mode == "track":
+        if self.mode == "track" or self.mode == "trajectory":
             self._move_goal(time_s)
             robot.set_goal_marker(self._goal)
 

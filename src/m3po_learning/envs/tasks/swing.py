@@ -32,6 +32,7 @@ class SwingTask(Task):
     upright_offset: float = 0.0  # angle of the first pole that points it straight up
     cart: str = ""  # prismatic joint of a cart, if any
     balance: bool = False  # start near upright and terminate on falling
+    start_down: bool = False  # swing-up: start hanging (+-0.2 rad) instead of anywhere
     start_spread: float = 0.2  # balance: initial angles within +-this of upright, rad
     fall_angle: float = 0.8  # balance: terminate beyond this tilt from vertical, rad
     _qidx: np.ndarray = field(init=False, repr=False, default=None)
@@ -59,6 +60,10 @@ class SwingTask(Task):
         if self.balance:
             angles = rng.uniform(-self.start_spread, self.start_spread, n)
             angles[0] += self.upright_offset
+            vel = rng.uniform(-0.1, 0.1, n)
+        elif self.start_down:
+            angles = rng.uniform(-0.2, 0.2, n)
+            angles[0] += self.upright_offset + math.pi
             vel = rng.uniform(-0.1, 0.1, n)
         else:
             angles = rng.uniform(-math.pi, math.pi, n)

@@ -1,0 +1,20 @@
+"""Seven-joint torque-controlled arm with gravity compensation; the tool tip is link `tool`."""
+
+from m3po_learning.envs.robot import RobotDescription
+
+JOINTS = tuple(f"joint{i}" for i in range(1, 8))
+TOOL = "tool"
+SHOULDER_XYZ = (0.0, 0.0, 0.33)  # joint2 position, the centre of the workspace
+REACH_M = 0.94  # joint2 to the tool tip, fully stretched
+
+ROBOT = RobotDescription(
+    name="arm7",
+    urdf="arm7.urdf",
+    actuated_joints=JOINTS,
+    frames=(TOOL,),
+    timestep_s=0.005,
+    gravity_compensation=True,
+    armature=0.05,
+    camera=((0.0, 0.0, 0.55), 2.4, 135.0, -20.0),
+    goal_marker=True,
+)
