@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from m3po_learning.config import Config
-from m3po_learning.planner import MPPIPlanner, PlanResult, WorldModelAdapter
+from m3po_learning.fused_model import FusedLatentModel
+from m3po_learning.planner import MPPIPlanner, PlanResult
 from m3po_learning.policy import clamped_gaussian_log_prob
 from m3po_learning.types import Batch, EnvSpec
 from m3po_learning.world_model import WorldModel
@@ -75,6 +76,7 @@ class M3POAgent:
         self.generator.manual_seed(cfg.train.seed)
         self.act_dtype = self._pick_act_dtype(cfg.planner.dtype)
         self._act_model: WorldModel | None = None
+        self._fused: FusedLatentModel | None = None
         self._act_dirty = True
         self._prev_mean: dict[int, torch.Tensor] = {}  # warm starts, keyed by env slot
         self.progress = 0.0  # fraction of training done, drives annealing
@@ -122,20 +124,32 @@ class M3POAgent:
 
     def act_model(self) -> WorldModel:
         """Inference copy of the model in the acting precision, refreshed after updates."""
-        if self.act_dtype == torch.float32:
-            return self.model
-        if self._act_model is None:
-            self._act_model = copy.deepcopy(self.model).to(self.act_dtype).eval()
-            self._act_model.requires_grad_(False)
-            self._act_dirty = False
-        elif self._act_dirty:
-            with torch.no_grad():
-                for dst, src in zip(
-                    self._act_model.parameters(), self.model.parameters(), strict=True
-                ):
-                    dst.copy_(src)
-            self._act_dirty = False
-        return self._act_model
+        self._refresh_inference()
+        return self.model if self._act_model is None else self._act_model
+
+    def planning_model(self) -> FusedLatentModel:
+        """The fused, planning-only view of the acting model."""
+        self._refresh_inference()
+        return self._fused
+
+    def _refresh_inference(self) -> None:
+        if not self._act_dirty and self._fused is not None:
+            return
+        if self.act_dtype != torch.float32:
+            if self._act_model is None:
+                self._act_model = copy.deepcopy(self.model).to(self.act_dtype).eval()
+                self._act_model.requires_grad_(False)
+            else:
+                with torch.no_grad():
+                    for dst, src in zip(
+                        self._act_model.parameters(), self.model.parameters(), strict=True
+                    ):
+                        dst.copy_(src)
+        if self._fused is None:
+            self._fused = FusedLatentModel(self.model, self.act_dtype)
+        else:
+            self._fused.refresh()
+        self._act_dirty = False
 
     def reset_warm_start(self, slot: int | None = None) -> None:
         if slot is None:
@@ -210,9 +224,12 @@ class M3POAgent:
         z = m.encode(obs_t.to(dt), emb)
         pi_out = m.policy(z, emb, mask.to(dt), deterministic=not explore, generator=self.generator)
         action = pi_out.action.float()
-        log_mu = self.model.pi.log_prob(
-            z.float(), action, mask
-        ) if dt != torch.float32 else pi_out.log_prob.float()
+        if explore and dt != torch.float32:
+            # The trust-region ratio needs log mu in full precision.
+            x = self.model._cat(z.float(), self.model.embed(task))
+            log_mu = self.model.pi.log_prob(x, action, mask)
+        else:
+            log_mu = pi_out.log_prob.float()
         iterations, plan_ms = 0, 0.0
         if plan_mask.any():
             idx = torch.as_tensor(np.nonzero(plan_mask)[0], device=self.device)
@@ -221,7 +238,7 @@ class M3POAgent:
             if all(p is not None for p in prev):
                 prev_mean = torch.stack(prev)
             res: PlanResult = self.planner.plan(
-                WorldModelAdapter(m), z[idx], None if emb is None else emb[idx], mask[idx],
+                self.planning_model(), z[idx], None if emb is None else emb[idx], mask[idx],
                 m.discounts[task[idx]], prev_mean=prev_mean, explore=explore,
                 budget_ms=budget_ms, generator=self.generator, t_start=t_start,
             )

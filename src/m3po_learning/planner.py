@@ -20,12 +20,33 @@ class PlanResult(NamedTuple):
 
 
 class LatentModel:
-    """What MPPI needs from a model; WorldModel implements it, tests supply analytic ones."""
+    """What MPPI needs from a model. WorldModelAdapter and the fused inference model implement
+    it; tests supply analytic ones. `rollout_value` has a generic implementation on top of
+    `next`, `reward_value` and `terminal_value`; fast models override it."""
 
     def next(self, z, a, emb): ...
     def reward_value(self, z, a, emb) -> torch.Tensor: ...
-    def terminal_value(self, z, emb, mask) -> torch.Tensor: ...
+    def terminal_value(self, z, emb, mask, generator=None) -> torch.Tensor: ...
     def policy_action(self, z, emb, mask, generator) -> torch.Tensor: ...
+
+    def rollout_value(self, z0, emb, mask, actions, gammas, generator=None) -> torch.Tensor:
+        """G = sum_t gamma^t R(z_t, a_t) + gamma^H V_term(z_H) for every candidate.
+
+        z0: (B, L); emb: (B, E) or None; mask: (B, A); actions: (B, S, H, A); gammas: (B, H+1).
+        Returns (B, S).
+        """
+        B, S, H, _ = actions.shape
+        z = z0.repeat_interleave(S, dim=0)
+        e = None if emb is None else emb.repeat_interleave(S, dim=0)
+        m = mask.repeat_interleave(S, dim=0)
+        g = gammas.repeat_interleave(S, dim=0)
+        G = torch.zeros(B * S, device=z0.device)
+        for t in range(H):
+            a = actions[:, :, t].reshape(B * S, -1)
+            G += g[:, t] * self.reward_value(z, a, e).float()
+            z = self.next(z, a, e)
+        G += g[:, H] * self.terminal_value(z, e, m, generator).float()
+        return G.view(B, S)
 
 
 class WorldModelAdapter(LatentModel):
@@ -90,11 +111,6 @@ class MPPIPlanner:
         dev, dt = z0.device, z0.dtype
         mask3 = mask[:, None, None, :].to(dt)  # (B, 1, 1, A)
 
-        def expand(x):  # (B, ...) -> (B*S, ...)
-            return None if x is None else x.repeat_interleave(S, dim=0)
-
-        zS, embS = expand(z0), expand(emb)
-        maskS = mask.to(dt).repeat_interleave(S, dim=0)
         gammas = discount.to(torch.float32)[:, None] ** torch.arange(H + 1, device=dev)  # (B,H+1)
 
         # Policy proposals, rolled out once through the latent dynamics.
@@ -129,8 +145,8 @@ class MPPIPlanner:
             noise = torch.randn(B, N, H, A, device=dev, dtype=dt, generator=generator)
             actions[:, :N] = (mean[:, None] + std[:, None] * noise).clamp(-1, 1)
             actions.mul_(mask3)
-            value = self._evaluate(model, zS, embS, maskS, actions.view(B * S, H, A), gammas, S)
-            value = value.view(B, S).nan_to_num(nan=-1e9)
+            value = model.rollout_value(z0, emb, mask.to(dt), actions, gammas, generator)
+            value = value.nan_to_num(nan=-1e9)
             elite_val, elite_idx = value.topk(cfg.num_elites, dim=1)  # (B, K)
             elites = actions.gather(1, elite_idx[:, :, None, None].expand(-1, -1, H, A))
             score = torch.exp(cfg.temperature * (elite_val - elite_val[:, :1]))
@@ -156,15 +172,3 @@ class MPPIPlanner:
         return PlanResult(
             action, mean, std, iterations, (time.perf_counter() - t0) * 1e3, best_value
         )
-
-    @staticmethod
-    def _evaluate(model, z, emb, mask, actions, gammas, S) -> torch.Tensor:
-        """Discounted return of each candidate; actions (B*S, H, A), gammas (B, H+1) -> (B*S,)."""
-        H = actions.shape[1]
-        g = gammas.repeat_interleave(S, dim=0)
-        G = torch.zeros(z.shape[0], device=z.device)
-        for t in range(H):
-            a = actions[:, t]
-            G += g[:, t] * model.reward_value(z, a, emb)
-            z = model.next(z, a, emb)
-        return G + g[:, H] * model.terminal_value(z, emb, mask)

@@ -14,6 +14,12 @@ from m3po_learning.policy import TanhGaussianPolicy
 from m3po_learning.types import EnvSpec
 
 
+def two_random_heads(num_q: int, generator: torch.Generator | None, device) -> torch.Tensor:
+    """Indices of two distinct random ensemble members (drawn from `generator` when given)."""
+    dev = generator.device if generator is not None else torch.device("cpu")
+    return torch.randperm(num_q, generator=generator, device=dev)[:2].to(device)
+
+
 class WorldModel(nn.Module):
     """All networks of one M3PO agent, conditioned on a learned task embedding.
 
@@ -84,15 +90,14 @@ class WorldModel(nn.Module):
     def q_value(self, z, a, emb, target: bool = False, generator=None) -> torch.Tensor:
         """Mean of two random ensemble members' values (TD-MPC2), (B,)."""
         logits = self.q_logits(z, a, emb, target)
-        idx = torch.randperm(self.cfg.num_q, generator=generator, device="cpu")[:2]
-        vals = self.two_hot.decode(logits[idx.to(logits.device)])
-        return vals.mean(0)
+        idx = two_random_heads(self.cfg.num_q, generator, logits.device)
+        return self.two_hot.decode(logits[idx]).mean(0)
 
     def q_min_target(self, z, a, emb, generator=None) -> torch.Tensor:
         """min over 2 random target heads (the TD target of ALGORITHM.md), (B,)."""
         logits = self.q_logits(z, a, emb, target=True)
-        idx = torch.randperm(self.cfg.num_q, generator=generator, device="cpu")[:2]
-        return self.two_hot.decode(logits[idx.to(logits.device)]).min(0).values
+        idx = two_random_heads(self.cfg.num_q, generator, logits.device)
+        return self.two_hot.decode(logits[idx]).min(0).values
 
     def v_logits(self, z, emb) -> torch.Tensor:
         return self.v(self._cat(z, emb))

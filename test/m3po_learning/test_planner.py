@@ -24,7 +24,7 @@ class QuadraticModel(LatentModel):
             time.sleep(self.delay_s)
         return -((a - self.target) ** 2).sum(-1)
 
-    def terminal_value(self, z, emb, mask):
+    def terminal_value(self, z, emb, mask, generator=None):
         return torch.zeros(z.shape[0])
 
     def policy_action(self, z, emb, mask, generator):
