@@ -1,0 +1,271 @@
+"""The controller's core, without ROS: observation, budgeted act, fallback, safety, timing.
+
+`ControlLoop.tick` is called by the node's fixed-rate timer with the latest sensor readings;
+it never blocks on anything but the model call, whose planner stops before an iteration it
+could not finish inside the budget (policy action as fallback).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from m3po_ros.safety import JointLimits, SafetyConfig, SafetyLayer, SafetyState
+
+log = logging.getLogger(__name__)
+
+
+class ControlError(RuntimeError):
+    """A checkpoint or task the control loop cannot use; the message says why."""
+
+
+@dataclass
+class SensorSnapshot:
+    """Latest readings, as the node's subscriptions stored them."""
+
+    positions: dict[str, float] = field(default_factory=dict)  # joint name -> rad | m
+    velocities: dict[str, float] = field(default_factory=dict)  # joint name -> rad/s | m/s
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)  # task input name -> array
+    joint_stamp_s: float | None = None  # monotonic arrival time of the joint readings
+
+
+class TickResult(NamedTuple):
+    command: np.ndarray  # (J,) effort to publish, N m | N; finite and within limits
+    state: SafetyState  # what the safety layer did
+    obs: np.ndarray | None  # (obs_dim,) observation built this tick (None if it could not be)
+    planned: bool  # the planner's action was used
+    iterations: int  # planner iterations completed
+    act_ms: float  # time in agent.act
+    tick_ms: float  # whole tick, observation to safe command
+    error: str  # why the model was not used this tick ("" if it was)
+
+
+@dataclass
+class TaskContext:
+    """What one task needs at control time, built once (MuJoCo kinematics, limits)."""
+
+    task: str
+    obs_spec: object  # m3po_learning.envs.ObservationSpec shared with the env
+    joint_names: tuple[str, ...]  # actuated joints, command order
+    effort_max: np.ndarray  # (J,) URDF effort limit: normalised action 1 -> this effort
+    safety: SafetyLayer
+
+
+class RollingStats:
+    """Percentiles over the last `size` samples."""
+
+    def __init__(self, size: int = 2000) -> None:
+        self.values: deque[float] = deque(maxlen=size)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+
+    def percentile(self, q: float) -> float:
+        if not self.values:
+            return math.nan
+        return float(np.percentile(np.fromiter(self.values, float), q))
+
+    def max(self) -> float:
+        return max(self.values) if self.values else math.nan
+
+
+def build_contexts(agent, safety_config: SafetyConfig,
+                   reuse: Mapping[str, TaskContext] | None = None) -> dict[str, TaskContext]:
+    """A TaskContext for every task of `agent`; robots with the same joints share a safety layer.
+
+    Contexts in `reuse` (same task, same joints) are kept so a hot-swap keeps the rate-limit
+    state. Raises ControlError when a task is unknown here or its joints do not match.
+    """
+    from m3po_learning.envs import TaskSetError, make_env
+
+    out: dict[str, TaskContext] = {}
+    safety_by_joints = {c.joint_names: c.safety for c in (reuse or {}).values()}
+    for spec in agent.specs:
+        old = (reuse or {}).get(spec.task)
+        if old is not None and old.joint_names == tuple(spec.joint_names):
+            out[spec.task] = old
+            continue
+        try:
+            env = make_env(spec.task)
+        except TaskSetError as exc:
+            raise ControlError(f"checkpoint task {spec.task!r} is not available: {exc}") from exc
+        if tuple(env.spec.joint_names) != tuple(spec.joint_names) or (
+            env.spec.obs_dim != spec.obs_dim
+        ):
+            raise ControlError(
+                f"checkpoint task {spec.task!r} has joints {spec.joint_names} and obs_dim "
+                f"{spec.obs_dim}, the env has {env.spec.joint_names} and {env.spec.obs_dim}"
+            )
+        limits = JointLimits.from_urdf(env.spec.joint_names, env.joint_limits())
+        joints = tuple(env.spec.joint_names)
+        safety = safety_by_joints.get(joints)
+        if safety is None:
+            safety = safety_by_joints[joints] = SafetyLayer(limits, safety_config)
+        out[spec.task] = TaskContext(spec.task, env.observation_spec, joints, limits.effort_max,
+                                     safety)
+        env.close()
+    return out
+
+
+class ControlLoop:
+    """Observation -> budgeted act -> safety, for one agent and one active task at a time.
+
+    Thread model: `tick` runs on the control thread; `prepare` may run on any thread and
+    its result is handed over with `offer`, then installed by the next `tick` (one pointer
+    swap, so no tick waits for a load).
+    """
+
+    def __init__(
+        self,
+        agent,
+        task: str | None,
+        safety_config: SafetyConfig,
+        period_s: float,
+        use_planner: bool = True,
+        budget_fraction: float = 0.6,
+        clock=time.monotonic,
+    ) -> None:
+        self.safety_config = safety_config
+        self.period_s = period_s
+        self.use_planner = use_planner
+        self.budget_fraction = budget_fraction
+        self.clock = clock
+        self.agent = agent
+        self.contexts = build_contexts(agent, safety_config)
+        self.task = task or agent.tasks[0]
+        if self.task not in self.contexts:
+            raise ControlError(f"task {self.task!r} is not in the checkpoint's tasks {agent.tasks}")
+        self._pending: tuple[object, dict[str, TaskContext]] | None = None
+        self._lock = threading.Lock()
+        self.swaps = 0
+        self.tick_ms = RollingStats()
+        self.act_ms = RollingStats()
+        self.iterations = RollingStats(200)
+        self.ticks = 0
+        self.overruns = 0  # ticks whose computation took longer than the period
+        self.model_errors = 0
+        self.last_error = ""
+        self.estop = False
+
+    # -- task and model --------------------------------------------------------------------
+    @property
+    def context(self) -> TaskContext:
+        return self.contexts[self.task]
+
+    def set_task(self, task: str) -> None:
+        """Switch the active task (same robot joints); raises ControlError otherwise."""
+        if task not in self.contexts:
+            raise ControlError(f"task {task!r} is not in the checkpoint's tasks {self.agent.tasks}")
+        if self.contexts[task].joint_names != self.context.joint_names:
+            raise ControlError(
+                f"task {task!r} drives joints {self.contexts[task].joint_names}, the active "
+                f"task {self.task!r} drives {self.context.joint_names}: a different robot"
+            )
+        self.task = task
+        self.agent.reset_warm_start(0)
+
+    def prepare(self, agent) -> dict[str, TaskContext]:
+        """Check that `agent` can take over the active task and warm it up (any thread)."""
+        if self.task not in agent.tasks:
+            raise ControlError(
+                f"new checkpoint has tasks {agent.tasks}, not the active task {self.task!r}"
+            )
+        contexts = build_contexts(agent, self.safety_config, reuse=self.contexts)
+        if contexts[self.task].joint_names != self.context.joint_names:
+            raise ControlError(
+                f"new checkpoint drives {contexts[self.task].joint_names} for {self.task!r}, "
+                f"the running one {self.context.joint_names}"
+            )
+        obs = np.zeros((1, agent.obs_dim), np.float32)
+        for use_planner in (False, self.use_planner):
+            # First calls allocate; do them here, not in a tick.
+            agent.act(obs, [self.task], explore=False, use_planner=use_planner,
+                      budget_ms=self.budget_ms(), slots=[0])
+        agent.reset_warm_start()
+        return contexts
+
+    def offer(self, agent, contexts: dict[str, TaskContext]) -> None:
+        """Hand a prepared agent to the control thread; the next tick installs it."""
+        with self._lock:
+            self._pending = (agent, contexts)
+
+    def _install_pending(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self.agent, self.contexts = pending
+            self.swaps += 1
+            self.set_estop(self.estop)
+
+    def budget_ms(self) -> float:
+        return self.budget_fraction * self.period_s * 1000.0
+
+    # -- the tick --------------------------------------------------------------------------
+    def tick(self, snap: SensorSnapshot, now_s: float | None = None) -> TickResult:
+        """One control step from the latest readings: a safe effort command (J,)."""
+        t0 = time.perf_counter()
+        self._install_pending()
+        now_s = self.clock() if now_s is None else now_s
+        ctx = self.context
+        age = None if snap.joint_stamp_s is None else now_s - snap.joint_stamp_s
+        effort, obs, q, v, error = None, None, None, None, ""
+        planned, iterations, act_ms = False, 0, 0.0
+        try:
+            q = np.array([snap.positions[j] for j in ctx.joint_names], np.float64)
+            v = np.array([snap.velocities[j] for j in ctx.joint_names], np.float64)
+        except KeyError as exc:
+            error = f"joint_states lacks joint {exc}"
+        if not error and ctx.safety.sensor_age_ok(age) and not ctx.safety.estop:
+            try:
+                obs = ctx.obs_spec.build(snap.positions, snap.velocities, snap.inputs)
+                if not np.all(np.isfinite(obs)):
+                    raise ValueError("observation contains NaN/Inf")
+                agent = self.agent
+                padded = agent.pad_obs(obs, self.task)[None]
+                # The planner's budget counts from inside act(); what this tick already
+                # spent is taken off so that the whole tick stays inside the fraction.
+                spent_ms = (time.perf_counter() - t0) * 1000.0
+                budget = max(self.budget_ms() - spent_ms, 0.0)
+                ta = time.perf_counter()
+                out = agent.act(padded, [self.task], explore=False,
+                                use_planner=self.use_planner and budget > 0.0,
+                                budget_ms=budget, slots=[0])
+                act_ms = (time.perf_counter() - ta) * 1000.0
+                action = out.action[0, : len(ctx.joint_names)].astype(np.float64)
+                effort = action * ctx.effort_max
+                planned, iterations = bool(out.planned[0]), int(out.iterations)
+            except (KeyError, ValueError, RuntimeError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        if error:
+            self.model_errors += 1
+            self.last_error = error
+        command, state = ctx.safety.filter(effort, q, v, age, self.period_s)
+        if error and state == SafetyState.OK:
+            state = SafetyState.REJECTED
+        tick_ms = (time.perf_counter() - t0) * 1000.0
+        self.ticks += 1
+        self.tick_ms.add(tick_ms)
+        if effort is not None:
+            self.act_ms.add(act_ms)
+            self.iterations.add(iterations)
+        if tick_ms > self.period_s * 1000.0:
+            self.overruns += 1
+        return TickResult(command, state, obs, planned, iterations, act_ms, tick_ms, error)
+
+    def stop_command(self) -> np.ndarray:
+        """Zero effort for the active robot (on deactivate / shutdown)."""
+        self.context.safety.reset()
+        return np.zeros(len(self.context.joint_names))
+
+    def set_estop(self, engaged: bool) -> None:
+        self.estop = engaged
+        for ctx in self.contexts.values():
+            ctx.safety.estop = engaged

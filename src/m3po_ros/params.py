@@ -1,0 +1,206 @@
+"""Node parameters: frozen dataclasses hold the defaults, ranges and descriptions.
+
+Each field carries `metadata={"doc": ..., "range": (lo, hi)}` (or `"choices"`); nodes declare
+their ROS parameters from these fields (`declare_from_dataclass`) and refuse out-of-range
+values, at start-up and at runtime, with a message naming the parameter and the value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+
+class ParamError(ValueError):
+    """A node parameter has a value out of its range; the message names it and the value."""
+
+
+def _p(default: Any, doc: str, lo: float | None = None, hi: float | None = None,
+       choices: tuple = ()) -> Any:
+    meta: dict[str, Any] = {"doc": doc}
+    if lo is not None or hi is not None:
+        meta["range"] = (-math.inf if lo is None else lo, math.inf if hi is None else hi)
+    if choices:
+        meta["choices"] = choices
+    return field(default=default, metadata=meta)
+
+
+def check_value(cls: type, name: str, value: Any) -> None:
+    """Raise ParamError when `value` is not valid for field `name` of dataclass `cls`."""
+    f = {x.name: x for x in fields(cls)}.get(name)
+    if f is None:
+        raise ParamError(f"{cls.__name__}: unknown parameter {name!r}")
+    expected = type(f.default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ParamError(
+            f"parameter {name!r}={value!r} has type {type(value).__name__}, "
+            f"expected {expected.__name__}"
+        )
+    if expected is float and not math.isfinite(value):
+        raise ParamError(f"parameter {name!r}={value!r} must be finite")
+    lo_hi = f.metadata.get("range")
+    if lo_hi is not None and not (lo_hi[0] <= value <= lo_hi[1]):
+        raise ParamError(
+            f"parameter {name!r}={value!r} is out of range [{lo_hi[0]}, {lo_hi[1]}]"
+        )
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise ParamError(f"parameter {name!r}={value!r} is not one of {list(choices)}")
+
+
+def _validate(obj: Any) -> None:
+    for f in fields(obj):
+        check_value(type(obj), f.name, getattr(obj, f.name))
+
+
+def param_type(cls: type, name: str) -> type:
+    """Python type (bool, int, float, str) of parameter `name` of `cls`."""
+    return type({f.name: f for f in fields(cls)}[name].default)
+
+
+def convert_value(cls: type, name: str, text: str | Any) -> Any:
+    """Parse a launch-argument string into parameter `name`'s type (bools: true/false)."""
+    kind = param_type(cls, name)
+    if not isinstance(text, str) or kind is str:
+        return text if kind is not float or isinstance(text, float) else float(text)
+    if kind is bool:
+        if text.lower() not in ("true", "false"):
+            raise ParamError(f"parameter {name!r}={text!r} is not true/false")
+        return text.lower() == "true"
+    try:
+        return kind(text)
+    except ValueError as exc:
+        raise ParamError(f"parameter {name!r}={text!r} is not a {kind.__name__}") from exc
+
+
+@dataclass(frozen=True)
+class ControllerParams:
+    """Runtime settings of `controller_node` (model settings come from the checkpoint)."""
+
+    checkpoint: str = _p("", "checkpoint dir or run dir loaded on configure")
+    task: str = _p("", "task to control; empty = the checkpoint's first task")
+    control_rate_hz: float = _p(50.0, "fixed control rate of the timer, Hz", 1.0, 1000.0)
+    use_planner: bool = _p(True, "plan with the world model; false = policy only")
+    planner_budget_fraction: float = _p(
+        0.6, "share of the control period the act() call may use (planner stops before)",
+        0.05, 0.95)
+    planner_overrides: str = _p("", "space-separated planner overrides, e.g. planner.horizon=3")
+    sensor_timeout_s: float = _p(0.1, "joint_states older than this trips the watchdog", 0.001,
+                                 10.0)
+    max_effort_fraction: float = _p(1.0, "command limit as a fraction of the URDF effort", 0.0,
+                                    1.0)
+    max_effort_rate: float = _p(
+        50.0, "largest command change per second, in URDF effort limits", 0.1, 1e6)
+    position_margin: float = _p(
+        0.05, "within this distance of a position limit, effort pushing outward is cut (rad|m)",
+        0.0, 1.0)
+    follow_learner: bool = _p(False, "hot-swap every checkpoint announced on learner_topic")
+    learner_topic: str = _p("m3po/checkpoint", "topic where the learner announces checkpoints")
+    device: str = _p("cpu", "torch device", choices=("cpu", "cuda", "auto"))
+    num_threads: int = _p(1, "torch intra-op threads", 1, 64)
+    publish_observation: bool = _p(False, "publish the built observation on ~/observation")
+    diagnostics_period_s: float = _p(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
+    autostart: bool = _p(False, "configure and activate on start-up")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def period_s(self) -> float:
+        return 1.0 / self.control_rate_hz
+
+
+@dataclass(frozen=True)
+class SimParams:
+    """Runtime settings of `sim_node`."""
+
+    task: str = _p("arm2/reach", "task (robot/task) to simulate")
+    seed: int = _p(0, "episode seeds are seed, seed+1, ...; setting it resets", 0, 2**31 - 1)
+    randomize: bool = _p(False, "domain randomisation (config/randomization/default.yaml)")
+    real_time_factor: float = _p(
+        1.0, "simulated seconds per wall second; 0 = lockstep (one step per command)", 0.0, 100.0)
+    command_timeout_s: float = _p(0.2, "commands older than this are replaced by zero effort",
+                                  0.001, 10.0)
+    auto_reset: bool = _p(True, "start a new episode when one ends")
+    publish_clock: bool = _p(True, "publish /clock (sim time) for use_sim_time nodes")
+    publish_observation: bool = _p(False, "publish the env's observation on ~/observation")
+    frame_id: str = _p("world", "frame of the published goal point")
+    diagnostics_period_s: float = _p(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+
+@dataclass(frozen=True)
+class LearnerParams:
+    """Runtime settings of `learner_node`."""
+
+    config: str = _p("", "training config YAML (config/train/*.yaml); empty = defaults")
+    overrides: str = _p("", "space-separated dotted overrides, e.g. train.steps=5000")
+    out_dir: str = _p("runs/learner", "run directory for checkpoints and metrics")
+    resume: bool = _p(True, "resume from out_dir/checkpoints/latest when present")
+    announce_topic: str = _p("m3po/checkpoint", "topic where each new checkpoint path is sent")
+    diagnostics_period_s: float = _p(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+
+def defaults(cls: type) -> dict[str, Any]:
+    """Field name -> default value of a params dataclass."""
+    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+
+def declare_from_dataclass(node: Any, cls: type) -> Any:
+    """Declare every field of `cls` on `node` with its descriptor; return the validated values.
+
+    Out-of-range values (from a parameter file or overrides) raise ParamError naming them; a
+    set-parameters callback refuses out-of-range changes at runtime with the same message.
+    """
+    from rcl_interfaces.msg import (
+        FloatingPointRange,
+        IntegerRange,
+        ParameterDescriptor,
+        SetParametersResult,
+    )
+
+    values = {}
+    for f in fields(cls):
+        desc = ParameterDescriptor(name=f.name, description=f.metadata.get("doc", ""))
+        lo_hi = f.metadata.get("range")
+        if lo_hi is not None and isinstance(f.default, float):
+            desc.additional_constraints = f"range [{lo_hi[0]}, {lo_hi[1]}]"
+            if math.isfinite(lo_hi[0]) and math.isfinite(lo_hi[1]):
+                desc.floating_point_range = [FloatingPointRange(
+                    from_value=float(lo_hi[0]), to_value=float(lo_hi[1]), step=0.0)]
+        elif lo_hi is not None and isinstance(f.default, int) and not isinstance(f.default, bool):
+            desc.additional_constraints = f"range [{lo_hi[0]}, {lo_hi[1]}]"
+        if f.metadata.get("choices"):
+            desc.additional_constraints = f"one of {list(f.metadata['choices'])}"
+        # Check overrides (parameter files, -p, launch) before rclpy sees them, so the error
+        # names the parameter and its value; ints given for float parameters are widened.
+        overrides = node._parameter_overrides  # noqa: SLF001 - must be read before declaring
+        if f.name in overrides:
+            value = overrides[f.name].value
+            check_value(cls, f.name, value)
+            if isinstance(f.default, float) and isinstance(value, int):
+                from rclpy.parameter import Parameter
+
+                overrides[f.name] = Parameter(f.name, value=float(value))
+        param = node.declare_parameter(f.name, f.default, desc)
+        values[f.name] = param.value
+
+    def on_set(params):
+        for p in params:
+            if p.name in values:
+                try:
+                    check_value(cls, p.name, p.value)
+                except ParamError as exc:
+                    return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set)
+    return cls(**values)

@@ -1,0 +1,202 @@
+"""Safety layer between the model and the command topic: limits, rate limit, watchdog, e-stop.
+
+Pure Python and NumPy; the controller node calls `SafetyLayer.filter` once per tick. The
+output is always finite and within the effort limits: whatever the model, the sensors or a
+bug upstream produce, NaN/Inf never reaches `joint_commands`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+
+class SafetyState(str, Enum):
+    """Why the last command looks the way it does."""
+
+    OK = "ok"  # model command passed (possibly clipped)
+    NO_SENSORS = "no_sensors"  # no joint_states received yet: safe command
+    STALE = "stale"  # joint_states older than the timeout: safe command (watchdog)
+    ESTOP = "estop"  # e-stop engaged: zero effort immediately, latched until released
+    REJECTED = "rejected"  # model command or sensor reading was NaN/Inf: safe command
+
+
+@dataclass(frozen=True)
+class JointLimits:
+    """Limits of the actuated joints in command order, from the URDF."""
+
+    names: tuple[str, ...]  # actuated joints, in command order
+    pos_lo: np.ndarray  # (J,) lower position limit (-inf if none), rad or m
+    pos_hi: np.ndarray  # (J,) upper position limit (+inf if none), rad or m
+    vel_max: np.ndarray  # (J,) velocity limit (+inf if none), rad/s or m/s
+    effort_max: np.ndarray  # (J,) effort limit, N m or N (finite, > 0)
+
+    @classmethod
+    def from_urdf(
+        cls, names: Sequence[str], limits: Mapping[str, tuple[float, float, float, float]]
+    ) -> JointLimits:
+        """Build from `env.joint_limits()`: {name: (pos_lo, pos_hi, vel_limit, effort_limit)}."""
+        missing = [n for n in names if n not in limits]
+        if missing:
+            raise KeyError(f"no URDF limits for joints {missing} (have {sorted(limits)})")
+        rows = np.array([limits[n] for n in names], np.float64).reshape(len(names), 4)
+        vel = np.where(rows[:, 2] > 0, rows[:, 2], np.inf)
+        eff = rows[:, 3]
+        if not np.all(np.isfinite(eff) & (eff > 0)):
+            raise ValueError(f"effort limits of {list(names)} must be finite and > 0: {eff}")
+        return cls(tuple(names), rows[:, 0], rows[:, 1], vel, eff)
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Settings of the safety layer (from the controller's parameters)."""
+
+    max_effort_fraction: float = 1.0  # command limit as a fraction of the URDF effort limit
+    max_effort_rate: float = 50.0  # largest change per second, in effort limits per second
+    position_margin: float = 0.05  # inside this distance of a limit, outward effort is cut
+    sensor_timeout_s: float = 0.1  # watchdog: joint readings older than this are stale
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_effort_fraction <= 1.0:
+            raise ValueError(f"max_effort_fraction={self.max_effort_fraction} not in [0, 1]")
+        if not self.max_effort_rate > 0:
+            raise ValueError(f"max_effort_rate={self.max_effort_rate} must be > 0")
+        if not self.position_margin >= 0:
+            raise ValueError(f"position_margin={self.position_margin} must be >= 0")
+        if not self.sensor_timeout_s > 0:
+            raise ValueError(f"sensor_timeout_s={self.sensor_timeout_s} must be > 0")
+
+
+@dataclass
+class SafetyCounters:
+    """How often each protection acted since start (reported on /diagnostics)."""
+
+    rejected_commands: int = 0  # model outputs with NaN/Inf
+    rejected_sensors: int = 0  # ticks whose sensor readings had NaN/Inf
+    effort_clips: int = 0  # ticks where the effort limit cut the command
+    rate_clips: int = 0  # ticks where the rate limit cut the command
+    position_cuts: int = 0  # ticks where a position limit cut outward effort
+    velocity_cuts: int = 0  # ticks where a velocity limit cut accelerating effort
+    watchdog_trips: int = 0  # transitions into STALE
+
+
+class SafetyLayer:
+    """Turns a model's effort command into a safe one.
+
+    Order per tick: e-stop, watchdog, NaN/Inf rejection, effort limit, position and velocity
+    limits (effort that would drive further past them is cut), then the rate limit. The safe
+    command is zero effort; it is reached through the rate limit except under e-stop, which
+    is immediate.
+    """
+
+    def __init__(self, limits: JointLimits, config: SafetyConfig) -> None:
+        self.limits = limits
+        self.config = config
+        self.effort_max = limits.effort_max * config.max_effort_fraction
+        self.counters = SafetyCounters()
+        self.estop = False
+        self.state = SafetyState.NO_SENSORS
+        self._last = np.zeros(len(limits.names))
+
+    @property
+    def last_command(self) -> np.ndarray:
+        """The last command returned, (J,) effort."""
+        return self._last.copy()
+
+    def reset(self) -> None:
+        """Forget the last command (e.g. on activation): the rate limit starts from zero."""
+        self._last[:] = 0.0
+
+    def sensor_age_ok(self, sensor_age_s: float | None) -> bool:
+        return sensor_age_s is not None and sensor_age_s <= self.config.sensor_timeout_s
+
+    def filter(
+        self,
+        effort: np.ndarray | None,
+        positions: np.ndarray | None,
+        velocities: np.ndarray | None,
+        sensor_age_s: float | None,
+        dt_s: float,
+    ) -> tuple[np.ndarray, SafetyState]:
+        """The command to publish for this tick.
+
+        Args:
+            effort: (J,) model command in N m / N, or None when the model produced none.
+            positions: (J,) current joint positions of the actuated joints (None if unknown).
+            velocities: (J,) current joint velocities (None if unknown).
+            sensor_age_s: seconds since the joint readings arrived (None: never).
+            dt_s: seconds since the previous command (the control period).
+
+        Returns:
+            (command (J,) finite effort within limits, state).
+        """
+        if self.estop:
+            self._last[:] = 0.0
+            return self._set_state(SafetyState.ESTOP, self._last.copy())
+        if sensor_age_s is None:
+            return self._set_state(SafetyState.NO_SENSORS, self._toward(np.zeros_like(self._last),
+                                                                        dt_s))
+        if not self.sensor_age_ok(sensor_age_s):
+            return self._set_state(SafetyState.STALE, self._toward(np.zeros_like(self._last),
+                                                                   dt_s))
+        sensors_finite = (
+            positions is not None
+            and velocities is not None
+            and bool(np.all(np.isfinite(positions)) and np.all(np.isfinite(velocities)))
+        )
+        if not sensors_finite:
+            self.counters.rejected_sensors += 1
+            return self._set_state(SafetyState.REJECTED,
+                                   self._toward(np.zeros_like(self._last), dt_s))
+        if effort is None or not np.all(np.isfinite(effort)):
+            if effort is not None:
+                self.counters.rejected_commands += 1
+            return self._set_state(SafetyState.REJECTED,
+                                   self._toward(np.zeros_like(self._last), dt_s))
+        u = np.asarray(effort, np.float64).copy()
+        lim = self.effort_max
+        if np.any(np.abs(u) > lim):
+            self.counters.effort_clips += 1
+            np.clip(u, -lim, lim, out=u)
+        margin = self.config.position_margin
+        lo, hi = self.limits.pos_lo, self.limits.pos_hi
+        outward = ((positions >= hi - margin) & (u > 0)) | ((positions <= lo + margin) & (u < 0))
+        if np.any(outward):
+            self.counters.position_cuts += 1
+            u[outward] = 0.0
+        vmax = self.limits.vel_max
+        speeding = (np.abs(velocities) >= vmax) & (np.sign(u) == np.sign(velocities)) & (u != 0)
+        if np.any(speeding):
+            self.counters.velocity_cuts += 1
+            u[speeding] = 0.0
+        return self._set_state(SafetyState.OK, self._toward(u, dt_s))
+
+    def _toward(self, target: np.ndarray, dt_s: float) -> np.ndarray:
+        """Move the last command toward `target` within the rate limit; store and return it."""
+        step = self.config.max_effort_rate * self.limits.effort_max * max(dt_s, 0.0)
+        delta = target - self._last
+        if np.any(np.abs(delta) > step + 1e-12):
+            self.counters.rate_clips += 1
+            delta = np.clip(delta, -step, step)
+        out = self._last + delta
+        # Belt and braces: never hand out a non-finite or out-of-limit number.
+        if not np.all(np.isfinite(out)):
+            out = np.zeros_like(out)
+        np.clip(out, -self.effort_max, self.effort_max, out=out)
+        self._last = out
+        return out.copy()
+
+    def _set_state(self, state: SafetyState, command: np.ndarray) -> tuple[np.ndarray, SafetyState]:
+        if state == SafetyState.STALE and self.state != SafetyState.STALE:
+            self.counters.watchdog_trips += 1
+        self.state = state
+        return command, state
+
+
+def is_finite(values: Sequence[float]) -> bool:
+    """True when every value is a finite float."""
+    return all(math.isfinite(v) for v in values)

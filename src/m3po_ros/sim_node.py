@@ -1,0 +1,225 @@
+"""`sim_node`: one MuJoCo robot and task, with the topics a real robot driver would have."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PointStamped
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64, Float64MultiArray, String
+from std_srvs.srv import Trigger
+
+from m3po_ros.controller_node import COMMAND_QOS
+from m3po_ros.conversions import (
+    MessageError,
+    array_to_msg,
+    make_joint_state,
+    make_point,
+    msg_to_command,
+)
+from m3po_ros.diagnostics import OK, WARN, make_array, make_status
+from m3po_ros.params import ParamError, SimParams, declare_from_dataclass
+
+
+def sim_time_msg(seconds: float):
+    """builtin_interfaces/Time for `seconds` of sim time."""
+    from builtin_interfaces.msg import Time
+
+    sec = int(seconds)
+    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+
+
+class SimNode(Node):
+    """Steps `make_env(task)` at the task's control_dt (scaled by real_time_factor).
+
+    Publishes `joint_states` (every robot joint, sensor-data QoS), each task input as a
+    PointStamped (e.g. `goal`), `/clock`, `~/reward` and `~/episode_return`; applies
+    `joint_commands` (efforts in actuated-joint order, converted back to the env's
+    normalised actions). `~/reset` (std_srvs/Trigger) starts the next episode, `~/task`
+    switches to another task of the same robot; setting the `seed` parameter restarts the
+    episode sequence from that seed.
+    """
+
+    def __init__(self, node_name: str = "sim", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        self.params = declare_from_dataclass(self, SimParams)
+        self.env = None
+        self.episode = 0
+        self.steps = 0
+        self.episodes_done = 0
+        self.episode_return = 0.0
+        self.last_return = float("nan")
+        self.bad_commands = 0
+        self._command = None
+        self._command_time = -1e9
+        self._sim_time = 0.0
+        self._wall_start = time.monotonic()
+        self._build_env(self.params.task)
+        self._js_pub = self.create_publisher(JointState, "joint_states", qos_profile_sensor_data)
+        self._input_pubs = {
+            name: self.create_publisher(PointStamped, name, qos_profile_sensor_data)
+            for name in self.env.observation_spec.input_names
+        }
+        self._reward_pub = self.create_publisher(Float64, "~/reward", 10)
+        self._return_pub = self.create_publisher(Float64, "~/episode_return", 10)
+        self._obs_pub = self.create_publisher(Float64MultiArray, "~/observation", 10)
+        self._clock_pub = self.create_publisher(Clock, "/clock", 10) if (
+            self.params.publish_clock) else None
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(Float64MultiArray, "joint_commands", self._on_command,
+                                 COMMAND_QOS)
+        self.create_subscription(String, "~/task", self._on_task, 10)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.add_post_set_parameters_callback(self._on_params_set)
+        self._reset(self.params.seed)
+        if self.params.real_time_factor > 0:
+            dt = self.env.spec.control_dt / self.params.real_time_factor
+            self._timer = self.create_timer(dt, self._step)
+        self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
+
+    # -- episodes --------------------------------------------------------------------------
+    def _build_env(self, task: str) -> None:
+        from m3po_learning.envs import make_env
+
+        self.env = make_env(task, seed=self.params.seed, randomize=self.params.randomize)
+        self.task = task
+        self.effort_max = np.array(
+            [self.env.joint_limits()[j][3] for j in self.env.spec.joint_names])
+        self.get_logger().info(
+            f"simulating {task}: joints {list(self.env.spec.joint_names)}, "
+            f"dt {self.env.spec.control_dt} s, randomize={self.params.randomize}")
+
+    def _reset(self, seed: int) -> None:
+        self.obs, _ = self.env.reset(seed)
+        self.episode_return = 0.0
+        self.episode_steps = 0
+        self._command = None
+        self._publish_state()
+
+    def _next_episode(self) -> None:
+        self.episode += 1
+        self._reset(self.params.seed + self.episode)
+
+    def _on_reset(self, request, response):
+        self._next_episode()
+        response.success = True
+        response.message = f"episode {self.episode} (seed {self.params.seed + self.episode})"
+        return response
+
+    def _on_task(self, msg: String) -> None:
+        from m3po_learning.envs import TaskSetError, make_env
+
+        try:
+            env = make_env(msg.data)
+        except TaskSetError as exc:
+            self.get_logger().error(f"task switch refused: {exc}")
+            return
+        if tuple(env.spec.joint_names) != tuple(self.env.spec.joint_names) or set(
+                env.observation_spec.input_names) - set(self._input_pubs):
+            self.get_logger().error(
+                f"task switch refused: {msg.data!r} is not a task of this robot "
+                f"(joints {list(self.env.spec.joint_names)})")
+            return
+        self._build_env(msg.data)
+        self._next_episode()
+
+    def _on_params_set(self, params) -> None:
+        for p in params:
+            if p.name == "seed":
+                self.params = SimParams(**{**self.params.__dict__, "seed": p.value})
+                self.episode = 0
+                self._reset(p.value)
+
+    # -- stepping --------------------------------------------------------------------------
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        try:
+            effort = msg_to_command(msg, len(self.effort_max))
+        except MessageError as exc:
+            self.bad_commands += 1
+            self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
+            return
+        if not np.all(np.isfinite(effort)):
+            self.bad_commands += 1
+            self.get_logger().error("joint_commands with NaN/Inf ignored")
+            return
+        self._command = effort
+        self._command_time = time.monotonic()
+        if self.params.real_time_factor == 0:
+            self._step()
+
+    def _step(self) -> None:
+        fresh = time.monotonic() - self._command_time <= self.params.command_timeout_s
+        action = np.zeros(len(self.effort_max))
+        if self._command is not None and (fresh or self.params.real_time_factor == 0):
+            action = np.clip(self._command / self.effort_max, -1.0, 1.0)
+        self.obs, reward, terminated, truncated, _ = self.env.step(action)
+        self.steps += 1
+        self.episode_steps += 1
+        self._sim_time += self.env.spec.control_dt
+        self.episode_return += reward
+        self._reward_pub.publish(Float64(data=float(reward)))
+        if terminated or truncated:
+            self.last_return = self.episode_return
+            self.episodes_done += 1
+            self._return_pub.publish(Float64(data=float(self.episode_return)))
+            if self.params.auto_reset:
+                self._next_episode()
+                return
+        self._publish_state()
+
+    def _publish_state(self) -> None:
+        stamp = sim_time_msg(self._sim_time) if self.params.publish_clock else (
+            self.get_clock().now().to_msg())
+        if self._clock_pub is not None:
+            self._clock_pub.publish(Clock(clock=stamp))
+        names, pos, vel, eff = self.env.joint_state()
+        self._js_pub.publish(make_joint_state(names, pos, vel, eff, stamp))
+        for name, value in self.env.task_inputs().items():
+            if name in self._input_pubs:
+                self._input_pubs[name].publish(make_point(value, self.params.frame_id, stamp))
+        if self.params.publish_observation:
+            self._obs_pub.publish(array_to_msg(self.obs))
+
+    def _publish_diagnostics(self) -> None:
+        wall = time.monotonic() - self._wall_start
+        rtf = self._sim_time / wall if wall > 0 else 0.0
+        values = {"task": self.task, "steps": self.steps, "episodes": self.episodes_done,
+                  "last_return": self.last_return, "real_time_factor": rtf,
+                  "bad_commands": self.bad_commands}
+        level = WARN if self.bad_commands else OK
+        status = make_status(f"{self.get_fully_qualified_name()}: sim", "mujoco", level,
+                             f"{self.task} episode {self.episode}", values)
+        self._diag_pub.publish(make_array(self.get_clock().now().to_msg(), status))
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of `ros2 run m3po_ros sim_node`."""
+    rclpy.init(args=args)
+    try:
+        node = SimNode()
+    except ParamError as exc:
+        print(f"sim_node: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
