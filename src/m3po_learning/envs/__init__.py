@@ -1,5 +1,6 @@
 """MuJoCo robot suite: URDF robots, tasks, task sets, vectorised stepping, randomisation."""
 
+from m3po_learning.envs.dmc import DmcEnv
 from m3po_learning.envs.env import Env
 from m3po_learning.envs.observation import ObservationSpec, ObsPart
 from m3po_learning.envs.randomization import (
@@ -21,6 +22,7 @@ from m3po_learning.envs.urdf_info import UrdfError
 from m3po_learning.envs.vector import VectorEnv
 
 __all__ = [
+    "DmcEnv",
     "Env",
     "ObsPart",
     "ObservationSpec",

@@ -58,7 +58,7 @@ class Env:
         index_in_all = {j: i for i, j in enumerate(r.joint_names)}
         self._obs_in_all = np.array([index_in_all[j] for j in obs.joint_names], np.intp)
         self._action = np.zeros(self.spec.action_dim)
-        self._rng = np.random.default_rng(seed)
+        self._seed_generators(seed)
         self._randomizer = (
             Randomizer(self.model, randomization, r.all_dof_idx) if randomization else None
         )
@@ -72,14 +72,21 @@ class Env:
         self._episode_params: dict[str, float] = {}
 
     # ------------------------------------------------------------------ episode
+    def _seed_generators(self, seed: int) -> None:
+        # Separate streams: turning randomisation on leaves initial states and goals as they
+        # were for the same seed, so only the physics and sensors differ.
+        task_seq, dr_seq = np.random.SeedSequence(seed).spawn(2)
+        self._rng = np.random.default_rng(task_seq)
+        self._dr_rng = np.random.default_rng(dr_seq)
+
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode; `seed` reseeds the env's generator. Returns (obs, info)."""
         if seed is not None:
-            self._rng = np.random.default_rng(seed)
+            self._seed_generators(seed)
         m, d = self.model, self.data
         params: dict[str, float] = {}
         if self._randomizer is not None:
-            params = self._randomizer.apply(self._rng, d)
+            params = self._randomizer.apply(self._dr_rng, d)
         mujoco.mj_resetData(m, d)
         self.task.reset(self.robot, self._rng)
         mujoco.mj_forward(m, d)
@@ -139,7 +146,7 @@ class Env:
     def _observe(self, out: np.ndarray) -> np.ndarray:
         d, spec = self.data, self.observation_spec
         if self._noisy:
-            r, rng = self.robot, self._rng
+            r, rng = self.robot, self._dr_rng
             self._pos_noise = rng.normal(0.0, self._noise[0], len(r.joint_names))
             self._vel_noise = rng.normal(0.0, self._noise[1], len(r.joint_names))
             p = (d.qpos[r.all_qpos_idx] + self._pos_noise)[self._obs_in_all]

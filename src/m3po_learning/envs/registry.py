@@ -7,6 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from m3po_learning.envs.dmc import PREFIX as DMC_PREFIX
+from m3po_learning.envs.dmc import REFERENCE_TASKS as DMC_TASKS
+from m3po_learning.envs.dmc import DmcEnv, parse_dmc_name
 from m3po_learning.envs.env import Env
 from m3po_learning.envs.paths import config_dir
 from m3po_learning.envs.randomization import (
@@ -28,7 +31,7 @@ def register_task(name: str, factory: Callable[[], Task], overwrite: bool = Fals
     """Add a task (e.g. a user's robot) to the registry under `name` ("robot/task")."""
     if "/" not in name:
         raise TaskSetError(f"task name {name!r} must look like 'robot/task'")
-    if not overwrite and (name in BUILTIN_TASKS or name in _EXTRA_TASKS):
+    if name in BUILTIN_TASKS or (not overwrite and name in _EXTRA_TASKS):
         raise TaskSetError(f"task {name!r} is already registered")
     _EXTRA_TASKS[name] = factory
 
@@ -39,8 +42,11 @@ def builtin_tasks() -> list[str]:
 
 
 def list_tasks() -> list[str]:
-    """Every registered task name: built-ins, then registered extras."""
-    return list(BUILTIN_TASKS) + [n for n in _EXTRA_TASKS if n not in BUILTIN_TASKS]
+    """Every registered task name: built-ins, registered extras, then the DMC reference tasks.
+
+    Any other dm_control suite task is also accepted by `make_env` as "dmc/<domain>-<task>".
+    """
+    return list(BUILTIN_TASKS) + list(_EXTRA_TASKS) + list(DMC_TASKS)
 
 
 def _unknown(name: str) -> TaskSetError:
@@ -70,17 +76,23 @@ def make_env(
     seed: int = 0,
     randomize: bool | str | Path | Mapping | None = False,
     reality_gap: str | None = None,
-) -> Env:
+) -> Env | DmcEnv:
     """Build the env for task `name`.
 
     Args:
-        name: registry name, e.g. "arm2/reach".
+        name: registry name, e.g. "arm2/reach", or a DMC task "dmc/cheetah-run".
         seed: seeds the env's generator (initial states, goals, randomisation).
         randomize: False; True for config/randomization/default.yaml; or a YAML path, a
             file name in config/randomization/, or a mapping of `Randomization` fields.
         reality_gap: evaluation variant from config/randomization/reality_gap.yaml
             ("heavy", "delayed", "noisy", "all", ...), applied on top of `randomize`.
     """
+    if name.startswith(DMC_PREFIX):
+        if randomize or reality_gap:
+            raise ValueError(
+                f"{name}: randomisation and reality-gap variants apply to the URDF robots only"
+            )
+        return DmcEnv(name, seed=seed)
     task = make_task(name)
     return Env(name, task, seed=seed, randomization=_resolve_randomization(randomize, reality_gap))
 
@@ -117,7 +129,12 @@ def load_task_set(name_or_path: str | Path) -> list[str]:
     for n in data.get("tasks", []) or []:
         if not isinstance(n, str):
             raise TaskSetError(f"task set {path}: task entry {n!r} is not a string")
-        if n not in known and not n.startswith("dmc/"):
+        if n.startswith(DMC_PREFIX):
+            try:
+                parse_dmc_name(n)
+            except ValueError as exc:
+                raise TaskSetError(f"task set {path}: {exc}") from exc
+        elif n not in known:
             raise TaskSetError(f"task set {path}: {_unknown(n)}")
         if n not in names:
             names.append(n)

@@ -46,8 +46,10 @@ def _load_spec(path: Path) -> mujoco.MjSpec:
         spec = mujoco.MjSpec.from_file(str(path))
     except (ValueError, mujoco.FatalError) as exc:
         raise UrdfError(f"MuJoCo cannot load URDF {str(path)!r}: {exc}") from exc
-    # Keep fixed-joint links (end-effector frames) as bodies instead of fusing them away.
+    # Keep fixed-joint links (end-effector frames) as bodies instead of fusing them away, and
+    # keep non-colliding geoms (floor, goal marker), which the URDF default would discard.
     spec.compiler.fusestatic = False
+    spec.compiler.discardvisual = False
     return spec
 
 
@@ -76,7 +78,7 @@ def _add_scenery(spec: mujoco.MjSpec) -> None:
     spec.worldbody.add_geom(
         name="m3po_floor",
         type=mujoco.mjtGeom.mjGEOM_PLANE,
-        size=[3.0, 3.0, 0.05],
+        size=[8.0, 8.0, 0.05],
         material="m3po_grid",
         contype=0,
         conaffinity=0,

@@ -13,5 +13,5 @@ ROBOT = RobotDescription(
     frames=(TIP,),
     timestep_s=0.005,
     armature=0.002,
-    camera=((0.0, 0.0, 2.0), 3.5, 90.0, -5.0),
+    camera=((0.0, 0.0, 2.1), 4.0, 90.0, -8.0),
 )

@@ -15,6 +15,6 @@ ROBOT = RobotDescription(
     frames=(EE,),
     timestep_s=0.005,
     armature=0.002,
-    camera=((0.0, 0.0, 0.1), 1.6, 90.0, -60.0),
+    camera=((0.0, 0.0, 0.1), 1.4, 90.0, -55.0),
     goal_marker=True,
 )

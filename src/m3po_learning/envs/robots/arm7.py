@@ -15,6 +15,6 @@ ROBOT = RobotDescription(
     timestep_s=0.005,
     gravity_compensation=True,
     armature=0.05,
-    camera=((0.0, 0.0, 0.55), 2.4, 135.0, -20.0),
+    camera=((0.0, 0.0, 0.5), 1.9, 135.0, -22.0),
     goal_marker=True,
 )

@@ -13,5 +13,5 @@ ROBOT = RobotDescription(
     frames=(TIP,),
     timestep_s=0.005,
     armature=0.01,
-    camera=((0.0, 0.0, 1.1), 3.2, 90.0, -5.0),
+    camera=((0.0, 0.0, 1.1), 3.0, 90.0, -10.0),
 )

@@ -13,5 +13,5 @@ ROBOT = RobotDescription(
     frames=(TIP,),
     timestep_s=0.005,
     armature=0.001,
-    camera=((0.0, 0.0, 0.9), 2.0, 90.0, -5.0),
+    camera=((0.0, 0.0, 1.0), 2.4, 90.0, -8.0),
 )

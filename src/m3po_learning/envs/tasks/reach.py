@@ -12,6 +12,7 @@ from m3po_learning.envs.observation import (
     ObsPart,
     frame_position,
     input_minus_frame,
+    joint_positions,
     joint_sincos,
     joint_velocities,
     task_input,
@@ -63,6 +64,7 @@ class ReachTask(Task):
 
     frame: str = ""  # URDF link that must reach the goal
     joints: tuple[str, ...] = ()  # actuated joints observed (sin/cos and velocity)
+    linear_joints: tuple[str, ...] = ()  # of `joints`, the prismatic ones (observed raw, m)
     workspace: Workspace | None = None  # where goals (and track circle centres) are drawn
     mode: str = "reach"  # reach | track | hold
     goal_radius: float = 0.02  # distance that earns full reward, m
@@ -84,8 +86,11 @@ class ReachTask(Task):
         self._bound_to = None
 
     def observation_parts(self) -> tuple[ObsPart, ...]:
-        return (
-            joint_sincos(self.joints),
+        angular = tuple(j for j in self.joints if j not in self.linear_joints)
+        parts = (joint_sincos(angular),) if angular else ()
+        if self.linear_joints:
+            parts += (joint_positions(self.linear_joints),)
+        return parts + (
             joint_velocities(self.joints),
             frame_position(self.frame, name="ee_pos"),
             task_input("goal"),

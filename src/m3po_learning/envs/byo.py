@@ -1,0 +1,175 @@
+"""Bring your own robot: a reach or track task for any torque-driven URDF arm.
+
+Joint names and limits come from the URDF: every revolute/continuous/prismatic joint with a
+finite `<limit effort>` > 0 is actuated (action order = file order); others are passive.
+The end effector is the leaf link farthest down the chain unless named. Goals are drawn
+from the forward kinematics of random joint configurations, so every goal is reachable.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from m3po_learning.envs.observation import Kinematics
+from m3po_learning.envs.registry import register_task
+from m3po_learning.envs.robot import RobotDescription, build_model
+from m3po_learning.envs.robots import ROBOTS
+from m3po_learning.envs.tasks.base import Task
+from m3po_learning.envs.tasks.reach import ReachTask
+from m3po_learning.envs.urdf_info import UrdfError, leaf_links, read_urdf_joints
+
+BYO_TASKS = ("reach", "track")
+
+
+class ReachableGoals:
+    """Goal sampler: the end-effector position at uniformly random joint positions."""
+
+    planar = False
+
+    def __init__(self, urdf: Path, frame: str, joints: list, margin_frac: float = 0.9) -> None:
+        self._kin = Kinematics(urdf, (frame,))
+        names = [j.name for j in joints]
+        self._qidx = self._kin.qpos_index(names)
+        lo = np.array([j.lower if math.isfinite(j.lower) else -math.pi for j in joints])
+        hi = np.array([j.upper if math.isfinite(j.upper) else math.pi for j in joints])
+        mid, half = (lo + hi) / 2, (hi - lo) / 2 * margin_frac
+        self._lo, self._hi = mid - half, mid + half
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        q = rng.uniform(self._lo, self._hi)
+        return self._kin.frames(self._qidx, q)[0].copy()
+
+    def extent(self, n: int = 256, seed: int = 0) -> tuple[np.ndarray, float]:
+        """(centre (3,), radius) of the reachable cloud, from `n` random configurations."""
+        rng = np.random.default_rng(seed)
+        pts = np.stack([self.sample(rng) for _ in range(n)])
+        centre = pts.mean(axis=0)
+        return centre, float(np.linalg.norm(pts - centre, axis=1).max())
+
+
+@dataclass(frozen=True)
+class RobotTaskInfo:
+    """What `make_robot_task` derived from the URDF."""
+
+    name: str  # registered task name, "<robot>/<task>"
+    robot: RobotDescription  # the generated robot description
+    end_effector: str  # link whose position is driven to the goal
+
+
+def _robot_name(path: Path) -> str:
+    try:
+        name = ET.parse(path).getroot().get("name") or path.stem
+    except ET.ParseError as exc:
+        raise UrdfError(f"URDF file {str(path)!r} is not valid XML: {exc}") from exc
+    return name.replace("/", "_")
+
+
+def _pick_end_effector(joints, actuated: set[str]) -> str:
+    """The leaf link with the most actuated joints between it and the root."""
+    parent_joint = {j.child: j for j in joints}
+
+    def depth(link: str) -> int:
+        n = 0
+        while link in parent_joint:
+            j = parent_joint[link]
+            n += j.name in actuated
+            link = j.parent
+        return n
+
+    leaves = leaf_links(joints)
+    return max(leaves, key=depth)
+
+
+def describe_robot(
+    urdf_path: str | Path, end_effector: str | None = None
+) -> tuple[RobotDescription, list]:
+    """A RobotDescription for a user's URDF, with clear errors for unusable files."""
+    path = Path(urdf_path).expanduser().resolve()
+    if not path.is_file():
+        raise UrdfError(f"URDF file {str(path)!r} does not exist")
+    joints = read_urdf_joints(path)
+    actuated = [j for j in joints if j.movable and 0 < j.effort < math.inf]
+    if not actuated:
+        described = [(j.name, j.type, j.effort) for j in joints]
+        raise UrdfError(
+            f"URDF {str(path)!r} has no actuated joints: a revolute, continuous or prismatic "
+            f"joint needs <limit effort=...> > 0 (joints: name, type, effort = {described})"
+        )
+    names = {j.name for j in actuated}
+    ee = end_effector or _pick_end_effector(joints, names)
+    links = {j.child for j in joints} | {j.parent for j in joints}
+    if ee not in links:
+        raise UrdfError(
+            f"URDF {str(path)!r}: end-effector link {ee!r} not found; links: {sorted(links)}"
+        )
+    desc = RobotDescription(
+        name=_robot_name(path),
+        urdf=str(path),
+        actuated_joints=tuple(j.name for j in actuated),
+        frames=(ee,),
+        timestep_s=0.002,
+        gravity_compensation=True,
+        armature=0.01,
+        goal_marker=True,
+    )
+    build_model(desc)  # fails here, with the file named, if MuJoCo cannot load it
+    return desc, actuated
+
+
+def make_robot_task(
+    urdf_path: str | Path,
+    task: str = "reach",
+    end_effector: str | None = None,
+    episode_length: int = 200,
+    control_dt: float = 0.02,
+) -> str:
+    """Register a reach or track task for the robot in `urdf_path`; returns its task name.
+
+    The name is "<robot name from the URDF>/<task>" ("<name>_byo/<task>" when the name is a
+    built-in robot's) and works with `make_env`, `VectorEnv`
+    and task lists (`m3po train --robot path/to/robot.urdf --task reach`).
+
+    Raises:
+        UrdfError: the file is missing, not a URDF, cannot be loaded by MuJoCo, or has no
+            actuated joints.
+        ValueError: `task` is not one of "reach" or "track".
+    """
+    if task not in BYO_TASKS:
+        raise ValueError(f"task={task!r}: a URDF robot supports {BYO_TASKS}")
+    desc, actuated = describe_robot(urdf_path, end_effector)
+    ee = desc.frames[0]
+    goals = ReachableGoals(Path(desc.urdf), ee, actuated)
+    centre, radius = goals.extent()
+    radius = max(radius, 1e-3)
+    desc = RobotDescription(
+        **{
+            **desc.__dict__,
+            "camera": (tuple(float(c) for c in centre), 3.0 * radius + 0.5, 135.0, -25.0),
+        }
+    )
+
+    def factory() -> Task:
+        return ReachTask(
+            robot=desc,
+            episode_length=episode_length,
+            control_dt=control_dt,
+            description=f"{task} with link {ee!r} of {desc.name}",
+            frame=ee,
+            joints=desc.actuated_joints,
+            linear_joints=tuple(j.name for j in actuated if j.type == "prismatic"),
+            workspace=ReachableGoals(Path(desc.urdf), ee, actuated),
+            mode=task,
+            goal_radius=0.04 * radius,
+            margin=0.5 * radius,
+            circle_radius=(0.05 * radius, 0.15 * radius),
+        )
+
+    robot = desc.name if desc.name not in ROBOTS else f"{desc.name}_byo"
+    name = f"{robot}/{task}"
+    register_task(name, factory, overwrite=True)
+    return name

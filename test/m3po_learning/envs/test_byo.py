@@ -1,0 +1,99 @@
+"""Bring your own robot: a URDF written here becomes reach/track tasks; bad URDFs fail clearly."""
+
+import numpy as np
+import pytest
+
+from m3po_learning.envs import UrdfError, make_env
+from m3po_learning.envs.byo import make_robot_task
+
+LINK = """
+  <link name="{name}">
+    <inertial><origin xyz="0 0 0.1"/><mass value="0.5"/>
+      <inertia ixx="0.002" iyy="0.002" izz="0.0002" ixy="0" ixz="0" iyz="0"/></inertial>
+    <collision><origin xyz="0 0 0.1"/><geometry><box size="0.04 0.04 0.2"/></geometry></collision>
+  </link>"""
+JOINT = """
+  <joint name="{name}" type="{type}">
+    <parent link="{parent}"/><child link="{child}"/>
+    <origin xyz="0 0 {z}"/><axis xyz="{axis}"/>
+    <limit lower="-1.5" upper="1.5" effort="{effort}" velocity="2.0"/>
+  </joint>"""
+
+
+def _write_arm(tmp_path, efforts=(5.0, 4.0, 2.0), name="testbot"):
+    links = "".join(LINK.format(name=n) for n in ("base", "l1", "l2", "l3"))
+    joints = "".join(
+        JOINT.format(name=f"j{i + 1}", type="revolute", parent=p, child=c, z=z, axis=ax, effort=e)
+        for i, (p, c, z, ax, e) in enumerate(
+            zip(
+                ("base", "l1", "l2"),
+                ("l1", "l2", "l3"),
+                (0.05, 0.2, 0.2),
+                ("0 0 1", "0 1 0", "0 1 0"),
+                efforts,
+                strict=True,
+            )
+        )
+    )
+    tip = '<link name="tip"/><joint name="tip_fixed" type="fixed"><parent link="l3"/>'
+    tip += '<child link="tip"/><origin xyz="0 0 0.2"/></joint>'
+    path = tmp_path / f"{name}.urdf"
+    path.write_text(f'<?xml version="1.0"?>\n<robot name="{name}">{links}{joints}{tip}</robot>\n')
+    return path
+
+
+@pytest.mark.parametrize("task", ["reach", "track"])
+def test_user_urdf_becomes_a_task(tmp_path, task):
+    path = _write_arm(tmp_path)
+    name = make_robot_task(path, task=task)
+    assert name == f"testbot/{task}"
+    env = make_env(name, seed=0)
+    assert env.spec.joint_names == ("j1", "j2", "j3")
+    assert env.observation_spec.frame_names == ("tip",)
+    limits = env.joint_limits()
+    assert limits["j2"] == (-1.5, 1.5, 2.0, 4.0)
+    obs, _ = env.reset()
+    rewards = []
+    for a in np.random.default_rng(0).uniform(-1, 1, (150, 3)):
+        obs, r, terminated, truncated, _ = env.step(a)
+        assert np.all(np.isfinite(obs)) and 0.0 <= r <= 1.0
+        rewards.append(r)
+    names, pos, vel, _ = env.joint_state()
+    built = env.observation_spec.build(
+        dict(zip(names, pos, strict=True)), dict(zip(names, vel, strict=True)), env.task_inputs()
+    )
+    np.testing.assert_allclose(built, obs, atol=1e-6)
+    assert np.ptp(rewards) > 0
+
+
+def test_passive_joints_are_not_actuated(tmp_path):
+    name = make_robot_task(_write_arm(tmp_path, efforts=(5.0, 0.0, 2.0), name="halfbot"))
+    assert make_env(name).spec.joint_names == ("j1", "j3")
+
+
+def test_urdf_without_actuated_joints_is_refused(tmp_path):
+    path = _write_arm(tmp_path, efforts=(0.0, 0.0, 0.0), name="limp")
+    with pytest.raises(UrdfError, match="no actuated joints"):
+        make_robot_task(path)
+
+
+def test_urdf_mujoco_cannot_load_is_refused(tmp_path):
+    path = tmp_path / "broken.urdf"
+    path.write_text(
+        '<robot name="broken"><link name="a"/><joint name="j" type="revolute">'
+        '<parent link="a"/><child link="missing"/><limit effort="1" velocity="1" lower="-1" '
+        'upper="1"/></joint></robot>'
+    )
+    with pytest.raises(UrdfError, match="MuJoCo cannot"):
+        make_robot_task(path)
+
+
+def test_not_xml_and_missing_file_are_refused(tmp_path):
+    bad = tmp_path / "bad.urdf"
+    bad.write_text("<robot name='x'><link></robot>")
+    with pytest.raises(UrdfError, match="not valid XML"):
+        make_robot_task(bad)
+    with pytest.raises(UrdfError, match="does not exist"):
+        make_robot_task(tmp_path / "nothing.urdf")
+    with pytest.raises(ValueError, match="reach"):
+        make_robot_task(_write_arm(tmp_path), task="juggle")
