@@ -45,6 +45,7 @@ class ModelConfig:
     log_std_max: float = 1.0  # policy log-std upper bound
     log_std_init: float = -0.5  # policy log-std at initialisation (std ~0.6)
     world_model: bool = True  # False: model-free baseline (no dynamics/reward/Q losses, no planning)
+    activation: str = "mish"  # hidden activation: mish (TD-MPC2) or silu (cheaper on CPU)
 
     def __post_init__(self) -> None:
         _check(self.preset in MODEL_PRESETS, f"model.preset={self.preset!r} not in {list(MODEL_PRESETS)}")
@@ -54,6 +55,8 @@ class ModelConfig:
             self.latent_dim % self.simnorm_dim == 0,
             f"model.latent_dim={self.latent_dim} not divisible by simnorm_dim={self.simnorm_dim}",
         )
+        _check(self.activation in ("mish", "silu"),
+               f"model.activation={self.activation!r} not in mish/silu")
         _check(self.num_q >= 2, f"model.num_q={self.num_q} must be >= 2 (target uses min of 2)")
         _check(0.0 <= self.dropout < 1.0, f"model.dropout={self.dropout} not in [0, 1)")
         _check(self.task_dim >= 0, f"model.task_dim={self.task_dim} must be >= 0")

@@ -42,6 +42,7 @@ class FusedLatentModel(LatentModel):
         self.E = wm.cfg.task_dim
         self.M = wm.cfg.mlp_dim
         self.simnorm = wm.cfg.simnorm_dim
+        self.act = fast_mish if wm.cfg.activation == "mish" else F.silu
         self.refresh()
 
     @torch.no_grad()
@@ -54,6 +55,7 @@ class FusedLatentModel(LatentModel):
         w = torch.cat([d1[0].weight, r1[0].weight], 0)  # (2M, L+A+E)
         parts = _split(w, sizes)
         self.W1_z, self.W1_a = c(parts[0]), c(parts[1])
+        self.W1_za = c(torch.cat([parts[0], parts[1]], 0))  # (L+A, 2M)
         self.W1_e = c(parts[2]) if E else None
         self.b1 = c(torch.cat([d1[0].bias, r1[0].bias]))
         self.ln1_w = c(torch.stack([d1[-2].weight, r1[-2].weight]))  # (2, M)
@@ -86,9 +88,8 @@ class FusedLatentModel(LatentModel):
         c = lambda t: t.detach().to(self.dtype).contiguous()  # noqa: E731
         return c(lin.weight.t()), c(lin.bias), c(ln.weight), c(ln.bias)
 
-    @staticmethod
-    def _ln_mish(x, w, b):
-        return fast_mish(F.layer_norm(x, (x.shape[-1],), w, b))
+    def _ln_mish(self, x, w, b):
+        return self.act(F.layer_norm(x, (x.shape[-1],), w, b))
 
     def _hidden(self, x, layer):
         w, b, lw, lb = layer
@@ -123,11 +124,12 @@ class FusedLatentModel(LatentModel):
         B, S, _ = z.shape
         parts = [z, a] if emb is None else [z, a, emb.unsqueeze(1).expand(B, S, -1)]
         x = torch.cat(parts, -1).reshape(1, B * S, -1)
-        k = heads
-        h = torch.baddbmm(self.q_l1_b[k], x.expand(len(k), -1, -1), self.q_l1_w[k])
-        h = fast_mish(F.layer_norm(h, (self.M,)) * self.q_n1[0][k] + self.q_n1[1][k])
+        # with two members the pair is always both: skip the weight gather
+        k = slice(None) if self.wm.cfg.num_q == 2 else heads
+        h = torch.baddbmm(self.q_l1_b[k], x.expand(2, -1, -1), self.q_l1_w[k])
+        h = self.act(torch.addcmul(self.q_n1[1][k], F.layer_norm(h, (self.M,)), self.q_n1[0][k]))
         h = torch.baddbmm(self.q_l2[1][k], h, self.q_l2[0][k])
-        h = fast_mish(F.layer_norm(h, (self.M,)) * self.q_n2[0][k] + self.q_n2[1][k])
+        h = self.act(torch.addcmul(self.q_n2[1][k], F.layer_norm(h, (self.M,)), self.q_n2[0][k]))
         logits = torch.baddbmm(self.q_out[1][k], h, self.q_out[0][k])
         return self._decode(logits).mean(0).view(B, S)
 
@@ -147,9 +149,15 @@ class FusedLatentModel(LatentModel):
     def _first(self, zpart, a, e_bias):
         """zpart: (B, S|1, L) latents; a: (B, S, A) -> fused hidden (B, S, 2, M)."""
         B, S, _ = a.shape
-        h = (zpart @ self.W1_z) + (a @ self.W1_a) + e_bias
-        h = h.view(B, S, 2, self.M)
-        return fast_mish(F.layer_norm(h, (self.M,)) * self.ln1_w + self.ln1_b)
+        if zpart.shape[1] == 1 and S > 1:
+            # t = 0: the latent is shared by all candidates, fold it into the bias.
+            bias = torch.baddbmm(e_bias, zpart, self.W1_z.expand(B, -1, -1))
+            h = torch.baddbmm(bias, a, self.W1_a.expand(B, -1, -1))
+        else:
+            x = torch.cat([zpart, a], -1)
+            h = torch.baddbmm(e_bias, x, self.W1_za.expand(B, -1, -1))
+        h = F.layer_norm(h.view(B, S, 2, self.M), (self.M,))
+        return self.act(torch.addcmul(self.ln1_b, h, self.ln1_w))
 
     def _dyn_out(self, hd):
         B, S, M = hd.shape

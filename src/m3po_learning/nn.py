@@ -21,25 +21,29 @@ class SimNorm(nn.Module):
         return simnorm(x, self.group)
 
 
-class NormedLinear(nn.Sequential):
-    """Linear -> (Dropout) -> LayerNorm -> Mish."""
+ACTIVATIONS = {"mish": nn.Mish, "silu": nn.SiLU}
 
-    def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.0):
+
+class NormedLinear(nn.Sequential):
+    """Linear -> (Dropout) -> LayerNorm -> activation (Mish by default)."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.0, act: str = "mish"):
         layers: list[nn.Module] = [nn.Linear(in_dim, out_dim)]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
-        layers += [nn.LayerNorm(out_dim), nn.Mish()]
+        layers += [nn.LayerNorm(out_dim), ACTIVATIONS[act]()]
         super().__init__(*layers)
 
 
 def mlp(
-    in_dim: int, hidden: list[int], out_dim: int, out_act: nn.Module | None = None, dropout=0.0
+    in_dim: int, hidden: list[int], out_dim: int, out_act: nn.Module | None = None, dropout=0.0,
+    act: str = "mish",
 ) -> nn.Sequential:
     """NormedLinear hidden layers then a plain Linear output (optionally followed by out_act)."""
     layers: list[nn.Module] = []
     dims = [in_dim, *hidden]
     for i in range(len(hidden)):
-        layers.append(NormedLinear(dims[i], dims[i + 1], dropout if i == 0 else 0.0))
+        layers.append(NormedLinear(dims[i], dims[i + 1], dropout if i == 0 else 0.0, act))
     layers.append(nn.Linear(dims[-1], out_dim))
     if out_act is not None:
         layers.append(out_act)
@@ -77,7 +81,8 @@ class EnsembleLayerNorm(nn.Module):
 class EnsembleMLP(nn.Module):
     """K two-hidden-layer heads fused; input (B, in) or (K, B, in), output (K, B, out)."""
 
-    def __init__(self, num: int, in_dim: int, hidden: int, out_dim: int, dropout: float = 0.0):
+    def __init__(self, num: int, in_dim: int, hidden: int, out_dim: int, dropout: float = 0.0,
+                 act: str = "mish"):
         super().__init__()
         self.num = num
         self.l1 = EnsembleLinear(num, in_dim, hidden)
@@ -86,7 +91,7 @@ class EnsembleMLP(nn.Module):
         self.l2 = EnsembleLinear(num, hidden, hidden)
         self.n2 = EnsembleLayerNorm(num, hidden)
         self.out = EnsembleLinear(num, hidden, out_dim)
-        self.act = nn.Mish()
+        self.act = ACTIVATIONS[act]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:

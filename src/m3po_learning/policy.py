@@ -26,9 +26,9 @@ class TanhGaussianPolicy(nn.Module):
     """pi(a | z, e): MLP -> (mean, log_std); a = tanh(mean + std * eps) on the task's dims."""
 
     def __init__(self, in_dim: int, hidden: int, action_dim: int, log_std_min: float,
-                 log_std_max: float, log_std_init: float):
+                 log_std_max: float, log_std_init: float, act: str = "mish"):
         super().__init__()
-        self.net = mlp(in_dim, [hidden, hidden], 2 * action_dim)
+        self.net = mlp(in_dim, [hidden, hidden], 2 * action_dim, act=act)
         self.action_dim = action_dim
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max

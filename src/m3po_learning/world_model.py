@@ -43,15 +43,19 @@ class WorldModel(nn.Module):
         t = cfg.task_dim
         self.task_emb = nn.Embedding(self.num_tasks, t, max_norm=1.0) if t > 0 else None
         L, M = cfg.latent_dim, cfg.mlp_dim
+        act = cfg.activation
         self.encoder = mlp(
-            self.obs_dim + t, [cfg.enc_dim] * cfg.num_enc_layers, L, SimNorm(cfg.simnorm_dim)
+            self.obs_dim + t, [cfg.enc_dim] * cfg.num_enc_layers, L, SimNorm(cfg.simnorm_dim),
+            act=act,
         )
-        self.dynamics = mlp(L + self.action_dim + t, [M, M], L, SimNorm(cfg.simnorm_dim))
-        self.reward = mlp(L + self.action_dim + t, [M, M], cfg.num_bins)
-        self.qs = EnsembleMLP(cfg.num_q, L + self.action_dim + t, M, cfg.num_bins, cfg.dropout)
-        self.v = mlp(L + t, [M, M], cfg.num_bins)
+        self.dynamics = mlp(L + self.action_dim + t, [M, M], L, SimNorm(cfg.simnorm_dim), act=act)
+        self.reward = mlp(L + self.action_dim + t, [M, M], cfg.num_bins, act=act)
+        self.qs = EnsembleMLP(
+            cfg.num_q, L + self.action_dim + t, M, cfg.num_bins, cfg.dropout, act=act
+        )
+        self.v = mlp(L + t, [M, M], cfg.num_bins, act=act)
         self.pi = TanhGaussianPolicy(
-            L + t, M, self.action_dim, cfg.log_std_min, cfg.log_std_max, cfg.log_std_init
+            L + t, M, self.action_dim, cfg.log_std_min, cfg.log_std_max, cfg.log_std_init, act
         )
         for head in (self.reward, self.qs, self.v):
             zero_output_layer(head)

@@ -9,8 +9,9 @@ from m3po_learning.types import EnvSpec
 from m3po_learning.world_model import WorldModel
 
 
-def _model(task_dim=16):
-    cfg = load_config(None, ["model.preset=tiny", f"model.task_dim={task_dim}", "model.num_q=4"])
+def _model(task_dim=16, num_q=4, act="mish"):
+    cfg = load_config(None, ["model.preset=tiny", f"model.task_dim={task_dim}",
+                             f"model.num_q={num_q}", f"model.activation={act}"])
     torch.manual_seed(0)
     wm = WorldModel(cfg.model, [EnvSpec("t/a", 6, 2, 100), EnvSpec("t/b", 9, 3, 300)]).eval()
     # non-zero heads, so that reward and Q values are not trivially zero
@@ -25,8 +26,8 @@ def test_fast_mish_matches_mish():
 
 
 def test_rollout_value_matches_reference():
-    for task_dim in (16, 0):
-        wm = _model(task_dim)
+    for task_dim, num_q, act in ((16, 4, "mish"), (0, 2, "mish"), (16, 2, "silu")):
+        wm = _model(task_dim, num_q, act)
         fused = FusedLatentModel(wm, torch.float32)
         ref = WorldModelAdapter(wm)
         B, S, H = 2, 7, 3
