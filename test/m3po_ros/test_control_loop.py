@@ -1,0 +1,90 @@
+"""The control loop without ROS: observation, budgeted act, fallback, safety, swaps."""
+
+import numpy as np
+import pytest
+
+from m3po_ros.control_loop import ControlError, ControlLoop, SensorSnapshot
+from m3po_ros.safety import SafetyConfig, SafetyState
+
+TASK = "arm2/reach"
+
+
+@pytest.fixture(scope="module")
+def agent(random_checkpoint):
+    from m3po_learning.checkpoint import load_agent
+
+    return load_agent(random_checkpoint, device="cpu")
+
+
+def snapshot_of(env, stamp=0.0) -> SensorSnapshot:
+    names, pos, vel, _ = env.joint_state()
+    return SensorSnapshot(dict(zip(names, pos)), dict(zip(names, vel)), env.task_inputs(), stamp)
+
+
+def make_loop(agent, **kw) -> ControlLoop:
+    return ControlLoop(agent, TASK, SafetyConfig(max_effort_rate=1e6), 0.02, **kw)
+
+
+def test_tick_observation_equals_env_and_command_matches_policy(agent):
+    from m3po_learning.envs import make_env
+
+    env = make_env(TASK, 3)
+    obs, _ = env.reset(3)
+    loop = make_loop(agent, use_planner=False)
+    res = loop.tick(snapshot_of(env), now_s=0.0)
+    assert res.state == SafetyState.OK and res.error == ""
+    np.testing.assert_array_equal(res.obs, obs)
+    expected = agent.act(agent.pad_obs(obs, TASK)[None], [TASK], explore=False,
+                         use_planner=False).action[0, :2]
+    np.testing.assert_allclose(res.command, expected * loop.context.effort_max, rtol=1e-6)
+
+
+def test_planner_budget_respected_and_zero_budget_falls_back(agent):
+    from m3po_learning.envs import make_env
+
+    env = make_env(TASK, 4)
+    env.reset(4)
+    loop = make_loop(agent, use_planner=True, budget_fraction=0.6)
+    res = [loop.tick(snapshot_of(env), now_s=0.0) for _ in range(5)]
+    assert all(r.state == SafetyState.OK for r in res)
+    assert loop.budget_ms() == pytest.approx(12.0)
+    # A period too short for one planner iteration: the policy's action is used.
+    tiny = ControlLoop(agent, TASK, SafetyConfig(), 0.0005, use_planner=True,
+                       budget_fraction=0.05)
+    r = tiny.tick(snapshot_of(env), now_s=0.0)
+    assert r.state == SafetyState.OK and not r.planned and r.iterations == 0
+
+
+def test_nan_and_missing_joints_give_safe_command(agent):
+    from m3po_learning.envs import make_env
+
+    env = make_env(TASK, 5)
+    env.reset(5)
+    loop = make_loop(agent, use_planner=False)
+    snap = snapshot_of(env)
+    snap.positions["elbow"] = float("nan")
+    r = loop.tick(snap, now_s=0.0)
+    assert r.state == SafetyState.REJECTED and np.all(r.command == 0) and "NaN" in r.error
+    snap = snapshot_of(env)
+    del snap.positions["elbow"]
+    r = loop.tick(snap, now_s=0.0)
+    assert r.state == SafetyState.REJECTED and np.all(r.command == 0)
+    r = loop.tick(snapshot_of(env, stamp=None), now_s=0.0)
+    assert r.state == SafetyState.NO_SENSORS
+
+
+def test_task_switch_checks_robot_and_swap_is_installed_by_next_tick(agent):
+    from m3po_learning.checkpoint import load_agent
+
+    loop = make_loop(agent)
+    loop.set_task("arm2/track")
+    assert loop.task == "arm2/track"
+    with pytest.raises(ControlError, match="different robot"):
+        loop.set_task("pendulum/swingup")
+    with pytest.raises(ControlError, match="not in the checkpoint"):
+        loop.set_task("nope/nothing")
+    other = load_agent(agent.checkpoint_path, device="cpu")
+    loop.offer(other, loop.prepare(other))
+    assert loop.agent is agent
+    loop.tick(SensorSnapshot(), now_s=0.0)
+    assert loop.agent is other and loop.swaps == 1

@@ -1,0 +1,261 @@
+"""controller_node over real DDS: lifecycle, watchdog, NaN, limits, hot-swap, bad inputs."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PointStamped
+from lifecycle_msgs.msg import Transition
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from ros_harness import change_state, get_state, set_param, wait_for
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray, String
+
+from m3po_ros.controller_node import ControllerNode
+from m3po_ros.conversions import make_joint_state, make_point
+from m3po_ros.diagnostics import values_of
+from m3po_ros.params import ParamError
+
+TASK = "arm2/reach"
+EFFORT_MAX = np.array([6.0, 3.0])  # arm2 URDF effort limits (shoulder, elbow)
+
+
+class FakeRobot:
+    """Publishes arm2 joint_states and goal from a thread, like a robot driver would."""
+
+    def __init__(self, ros, rate_hz: float = 100.0, seed: int = 0) -> None:
+        from m3po_learning.envs import make_env
+
+        self.env = make_env(TASK, seed)
+        self.env.reset(seed)
+        self.rng = np.random.default_rng(seed)
+        self.js = ros.publisher(JointState, "joint_states", qos_profile_sensor_data)
+        self.goal = ros.publisher(PointStamped, "goal", qos_profile_sensor_data)
+        self.period = 1.0 / rate_hz
+        self.paused = False
+        self.nan = False
+        self.random_states = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            if self.paused:
+                continue
+            names, pos, vel, _ = self.env.joint_state()
+            if self.random_states:  # anywhere in and a little past the limits, fast
+                pos = self.rng.uniform(-3.0, 3.0, len(names))
+                vel = self.rng.uniform(-6.0, 6.0, len(names))
+            if self.nan:
+                pos = pos.copy()
+                pos[1] = float("nan")
+            self.js.publish(make_joint_state(list(names)[::-1], pos[::-1], vel[::-1]))
+            self.goal.publish(make_point(self.env.task_inputs()["goal"]))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def start_controller(ros, checkpoint, **params) -> ControllerNode:
+    values = {"checkpoint": str(checkpoint), "task": TASK, "autostart": True,
+              "use_planner": False, "diagnostics_period_s": 0.1, **params}
+    overrides = [Parameter(k, value=v) for k, v in values.items()]
+    return ros.spin(ControllerNode(context=ros.context, parameter_overrides=overrides))
+
+
+def latest_control_status(diags) -> dict[str, str]:
+    for _, msg in reversed(diags):
+        for status in msg.status:
+            if status.name.endswith(": control"):
+                return values_of(status)
+    return {}
+
+
+def commands_array(cmds) -> np.ndarray:
+    return np.array([list(m.data) for _, m in cmds]).reshape(-1, 2)
+
+
+def test_lifecycle_transitions(ros, random_checkpoint):
+    cmds = ros.collect(Float64MultiArray, "joint_commands", 100)
+    robot = FakeRobot(ros)
+    try:
+        node = ros.spin(ControllerNode(context=ros.context, parameter_overrides=[
+            Parameter("task", value=TASK), Parameter("use_planner", value=False)]))
+        assert get_state(ros, "/controller") == "unconfigured"
+        # No checkpoint: configure fails and the node stays unconfigured.
+        assert not change_state(ros, "/controller", Transition.TRANSITION_CONFIGURE)
+        assert get_state(ros, "/controller") == "unconfigured"
+        assert set_param(ros, "/controller", "checkpoint", str(random_checkpoint)).successful
+        assert change_state(ros, "/controller", Transition.TRANSITION_CONFIGURE)
+        assert get_state(ros, "/controller") == "inactive"
+        time.sleep(0.3)
+        assert cmds == []  # inactive: nothing on the command topic
+        assert change_state(ros, "/controller", Transition.TRANSITION_ACTIVATE)
+        assert get_state(ros, "/controller") == "active"
+        wait_for(lambda: len(cmds) >= 20, 10, "commands while active")
+        assert np.any(commands_array(cmds) != 0)
+        assert change_state(ros, "/controller", Transition.TRANSITION_DEACTIVATE)
+        assert get_state(ros, "/controller") == "inactive"
+        time.sleep(0.2)
+        n = len(cmds)
+        np.testing.assert_array_equal(cmds[-1][1].data, [0.0, 0.0])  # left at zero effort
+        time.sleep(0.3)
+        assert len(cmds) == n
+        assert change_state(ros, "/controller", Transition.TRANSITION_CLEANUP)
+        assert get_state(ros, "/controller") == "unconfigured"
+        assert node.loop is None
+        assert change_state(ros, "/controller", Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+        assert get_state(ros, "/controller") == "finalized"
+    finally:
+        robot.stop()
+
+
+def test_watchdog_trips_when_joint_states_stop_and_recovers(ros, random_checkpoint):
+    cmds = ros.collect(Float64MultiArray, "joint_commands", 100)
+    diags = ros.collect(DiagnosticArray, "/diagnostics", 100)
+    robot = FakeRobot(ros)
+    try:
+        start_controller(ros, random_checkpoint, sensor_timeout_s=0.1)
+        wait_for(lambda: latest_control_status(diags).get("watchdog") == "ok", 10, "watchdog ok")
+        wait_for(lambda: np.any(commands_array(cmds)[-5:] != 0), 5, "model commands")
+        robot.paused = True
+        wait_for(lambda: latest_control_status(diags).get("watchdog") == "stale", 5,
+                 "watchdog to trip")
+        status = latest_control_status(diags)
+        assert status["safety_state"] == "stale" and int(status["watchdog_trips"]) == 1
+        time.sleep(0.15)
+        np.testing.assert_array_equal(commands_array(cmds)[-3:], 0.0)  # safe command held
+        robot.paused = False
+        wait_for(lambda: latest_control_status(diags).get("watchdog") == "ok", 5, "recovery")
+        wait_for(lambda: np.any(commands_array(cmds)[-3:] != 0), 5, "commands again")
+    finally:
+        robot.stop()
+
+
+def test_nan_input_never_reaches_command_topic(ros, random_checkpoint):
+    cmds = ros.collect(Float64MultiArray, "joint_commands", 100)
+    diags = ros.collect(DiagnosticArray, "/diagnostics", 100)
+    robot = FakeRobot(ros)
+    try:
+        start_controller(ros, random_checkpoint)
+        wait_for(lambda: len(cmds) >= 10, 10, "commands")
+        robot.nan = True
+        wait_for(lambda: int(latest_control_status(diags).get("rejected_sensors", 0)) >= 10, 5,
+                 "NaN readings to be rejected")
+        time.sleep(0.1)
+        robot.nan = False
+        time.sleep(0.3)
+        data = commands_array(cmds)
+        assert np.all(np.isfinite(data))
+        assert latest_control_status(diags)["safety_state"] == "ok"
+    finally:
+        robot.stop()
+
+
+@pytest.mark.parametrize("fraction", [0.5])
+def test_commands_within_limits_under_random_models(ros, random_checkpoint,
+                                                    random_checkpoint_b, fraction):
+    cmds = ros.collect(Float64MultiArray, "joint_commands", 1000)
+    robot = FakeRobot(ros, rate_hz=200)
+    robot.random_states = True
+    rate = 10.0  # effort limits per second
+    try:
+        node = start_controller(ros, random_checkpoint, max_effort_fraction=fraction,
+                                max_effort_rate=rate, control_rate_hz=100.0, use_planner=True)
+        wait_for(lambda: len(cmds) >= 60, 10, "commands")
+        ros.publisher(String, "/controller/checkpoint").publish(
+            String(data=str(random_checkpoint_b)))
+        wait_for(lambda: node.loop.swaps == 1, 20, "second random model")
+        n = len(cmds)
+        wait_for(lambda: len(cmds) >= n + 60, 10, "commands of the second model")
+    finally:
+        robot.stop()
+    data = commands_array(cmds)
+    assert np.all(np.isfinite(data))
+    assert np.all(np.abs(data) <= fraction * EFFORT_MAX + 1e-9)
+    # Rate limit per tick (messages may be lost by none: reliable, depth 1000).
+    step = np.abs(np.diff(data, axis=0))
+    assert np.all(step <= rate * EFFORT_MAX * 0.01 + 1e-9)
+    assert np.abs(data).max() > 0.1  # the models did drive the joints
+
+
+def test_hot_swap_without_missed_tick_and_corrupt_checkpoint_refused(
+        ros, random_checkpoint, random_checkpoint_b, tmp_path):
+    cmds = ros.collect(Float64MultiArray, "joint_commands", 1000)
+    robot = FakeRobot(ros)
+    swap = ros.publisher(String, "/controller/checkpoint")
+    try:
+        node = start_controller(ros, random_checkpoint, use_planner=True)
+        wait_for(lambda: len(cmds) >= 25, 10, "commands")
+        t_swap = time.monotonic()
+        swap.publish(String(data=str(random_checkpoint_b)))
+        wait_for(lambda: node.loop.swaps == 1, 20, "hot swap")
+        t_done = time.monotonic()
+        time.sleep(0.2)
+        assert node.checkpoint_path == str(random_checkpoint_b)
+        arrivals = np.array([t for t, _ in cmds if t_swap - 0.1 <= t <= t_done + 0.1])
+        assert len(arrivals) >= 5
+        # A blocking load would stall the timer for the whole load (hundreds of ms).
+        assert np.diff(arrivals).max() < 3 * 0.02, np.diff(arrivals).max()
+        assert node.missed_ticks <= 1
+
+        # A truncated checkpoint and a missing one: refused, the running model stays.
+        bad = tmp_path / "corrupt"
+        shutil.copytree(random_checkpoint, bad)
+        weights = bad / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+        n = len(cmds)
+        swap.publish(String(data=str(bad)))
+        wait_for(lambda: node.swap_errors == 1, 10, "corrupt checkpoint refused")
+        assert "truncated" in node.last_swap_error
+        swap.publish(String(data=str(tmp_path / "missing")))
+        wait_for(lambda: node.swap_errors == 2, 10, "missing checkpoint refused")
+        assert "does not exist" in node.last_swap_error
+        assert node.loop.swaps == 1 and node.checkpoint_path == str(random_checkpoint_b)
+        wait_for(lambda: len(cmds) >= n + 20, 5, "commands after refusals")
+    finally:
+        robot.stop()
+
+
+def test_bad_parameters_refused(ros, random_checkpoint):
+    with pytest.raises(ParamError, match=r"'control_rate_hz'=5000.0 is out of range"):
+        ControllerNode(context=ros.context, node_name="bad",
+                       parameter_overrides=[Parameter("control_rate_hz", value=5000.0)])
+    with pytest.raises(ParamError, match=r"'device'='tpu'"):
+        ControllerNode(context=ros.context, node_name="bad2",
+                       parameter_overrides=[Parameter("device", value="tpu")])
+    start_controller(ros, random_checkpoint, autostart=False)
+    result = set_param(ros, "/controller", "planner_budget_fraction", 2.0)
+    assert not result.successful and "planner_budget_fraction" in result.reason
+    assert "2.0" in result.reason
+    assert set_param(ros, "/controller", "planner_budget_fraction", 0.5).successful
+
+
+def test_task_switch_and_estop(ros, random_checkpoint):
+    cmds = ros.collect(Float64MultiArray, "joint_commands", 100)
+    diags = ros.collect(DiagnosticArray, "/diagnostics", 100)
+    robot = FakeRobot(ros)
+    try:
+        node = start_controller(ros, random_checkpoint)
+        wait_for(lambda: len(cmds) >= 10, 10, "commands")
+        task = ros.publisher(String, "/controller/task")
+        task.publish(String(data="arm2/track"))
+        wait_for(lambda: node.loop.task == "arm2/track", 5, "task switch")
+        task.publish(String(data="pendulum/swingup"))  # another robot: refused
+        time.sleep(0.3)
+        assert node.loop.task == "arm2/track"
+        ros.publisher(Bool, "/controller/estop").publish(Bool(data=True))
+        wait_for(lambda: latest_control_status(diags).get("estop") == "True", 5, "e-stop")
+        time.sleep(0.1)
+        np.testing.assert_array_equal(commands_array(cmds)[-3:], 0.0)
+        assert latest_control_status(diags)["safety_state"] == "estop"
+    finally:
+        robot.stop()
