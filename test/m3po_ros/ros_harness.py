@@ -25,20 +25,32 @@ class Ros:
         self.context = Context()
         rclpy.init(context=self.context)
         self._spinning: list[tuple[SingleThreadedExecutor, threading.Thread, Node]] = []
+        self._stops: dict[int, threading.Event] = {}
         self.probe = Node("test_probe", context=self.context)
         self.spin(self.probe)
 
     def spin(self, node: Node) -> Node:
         ex = SingleThreadedExecutor(context=self.context)
         ex.add_node(node)
-        t = threading.Thread(target=self._spin_forever, args=(ex,), daemon=True)
+        stop = self._stops[id(node)] = threading.Event()
+        t = threading.Thread(target=self._spin_forever, args=(ex, stop), daemon=True)
         t.start()
         self._spinning.append((ex, t, node))
         return node
 
-    def _spin_forever(self, ex: SingleThreadedExecutor) -> None:
+    def stop(self, node: Node) -> None:
+        """Stop spinning `node` and destroy it."""
+        for entry in list(self._spinning):
+            if entry[2] is node:
+                self._stops[id(node)].set()
+                entry[1].join(timeout=2.0)
+                entry[0].shutdown(timeout_sec=1.0)
+                self._spinning.remove(entry)
+        node.destroy_node()
+
+    def _spin_forever(self, ex: SingleThreadedExecutor, stop: threading.Event) -> None:
         try:
-            while self.context.ok():
+            while self.context.ok() and not stop.is_set():
                 ex.spin_once(timeout_sec=0.05)
         except Exception:  # noqa: BLE001 - context shut down under the executor
             if self.context.ok():
