@@ -1,0 +1,170 @@
+"""Tolerant MCAP scanner for files a killed recorder left without footer or index.
+
+Reads records front to back (MCAP spec: magic, then `opcode u8, length u64, body` records)
+and stops at the first record that is cut off or fails its CRC, so every complete chunk
+before that point is kept. Used only when the indexed reader of `rosbags` refuses a file.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import zlib
+from collections import Counter
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from m3po_learning.datasets.errors import BagError
+
+MAGIC = b"\x89MCAP0\r\n"
+OP_HEADER, OP_FOOTER, OP_SCHEMA, OP_CHANNEL, OP_MESSAGE, OP_CHUNK, OP_DATA_END = (
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0F,
+)
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_MSG_HEAD = struct.Struct("<HIQQ")  # channel id, sequence, log time, publish time
+_CHUNK_HEAD = struct.Struct("<QQQI")  # start time, end time, uncompressed size, crc
+
+
+def _string(buf, pos: int) -> tuple[str, int]:
+    (n,) = _U32.unpack_from(buf, pos)
+    pos += 4
+    return bytes(buf[pos : pos + n]).decode(), pos + n
+
+
+def _decompress(data, compression: str, size: int) -> bytes:
+    if compression == "":
+        return bytes(data)
+    if compression == "zstd":
+        try:
+            from compression import zstd  # type: ignore[import-not-found]  # Python >= 3.14
+        except ImportError:
+            from backports import zstd
+        return zstd.decompress(bytes(data))
+    if compression == "lz4":
+        import lz4.frame
+
+        return lz4.frame.decompress(bytes(data))
+    raise BagError(f"MCAP chunk compression {compression!r} is not supported (zstd, lz4, none)")
+
+
+@dataclass
+class McapScan:
+    """Schemas, channels and message counts of a (possibly truncated) MCAP file."""
+
+    path: Path
+    schemas: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # id -> name, enc, text
+    channels: dict[int, tuple[str, int, str]] = field(default_factory=dict)  # id -> topic, schema, enc
+    counts: Counter = field(default_factory=Counter)  # channel id -> messages
+    complete: bool = False  # a footer was reached
+    stop_reason: str = ""  # why scanning stopped early
+    valid_bytes: int = 0  # offset just past the last complete record
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        size = self.path.stat().st_size
+        if size == 0:
+            raise BagError(f"bag file {self.path} is empty (0 bytes)")
+        with open(self.path, "rb") as fh:
+            head = fh.read(len(MAGIC))
+        if head != MAGIC:
+            raise BagError(f"bag file {self.path} is not MCAP (bad magic {head!r})")
+        for _ in self._records(wanted=None):
+            pass
+
+    def msgtype(self, channel_id: int) -> str:
+        schema_id = self.channels[channel_id][1]
+        return self.schemas.get(schema_id, ("",))[0]
+
+    def msgdef(self, channel_id: int) -> tuple[str, str]:
+        """(encoding, text) of a channel's schema, e.g. ("ros2msg", "float64[] data")."""
+        _, enc, text = self.schemas.get(self.channels[channel_id][1], ("", "", ""))
+        return enc, text
+
+    def messages(self, channel_ids: Collection[int]) -> Iterator[tuple[int, int, bytes]]:
+        """(channel id, log time ns, CDR bytes) of the chosen channels, in file order."""
+        return self._records(wanted=set(channel_ids))
+
+    # -- parsing --------------------------------------------------------------------------------
+    def _records(self, wanted: set[int] | None) -> Iterator[tuple[int, int, bytes]]:
+        counting = wanted is None
+        with open(self.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            buf = memoryview(mm)
+            try:
+                yield from self._walk(buf, len(MAGIC), len(buf), wanted, counting, top=True)
+            finally:
+                buf.release()
+
+    def _walk(self, buf, pos: int, end: int, wanted, counting: bool, top: bool):
+        while pos < end:
+            if end - pos < 9:
+                if top:
+                    self._stop(pos, f"{end - pos} trailing bytes, too short for a record")
+                return
+            op = buf[pos]
+            (length,) = _U64.unpack_from(buf, pos + 1)
+            body = pos + 9
+            if body + length > end:
+                if top:
+                    self._stop(pos, f"record 0x{op:02x} at byte {pos} needs {length} bytes, "
+                               f"{end - body} left")
+                return
+            stop = body + length
+            if op == OP_MESSAGE:
+                cid, _, log_ns, _ = _MSG_HEAD.unpack_from(buf, body)
+                if counting:
+                    self.counts[cid] += 1
+                elif cid in wanted:
+                    yield cid, log_ns, bytes(buf[body + _MSG_HEAD.size : stop])
+            elif op == OP_CHUNK:
+                inner = self._chunk(buf, body, stop, pos) if top else None
+                if inner is None:
+                    return
+                yield from self._walk(memoryview(inner), 0, len(inner), wanted, counting,
+                                      top=False)
+            elif op == OP_SCHEMA and counting:
+                (sid,) = _U16.unpack_from(buf, body)
+                name, p = _string(buf, body + 2)
+                enc, p = _string(buf, p)
+                (n,) = _U32.unpack_from(buf, p)
+                self.schemas[sid] = (name, enc, bytes(buf[p + 4 : p + 4 + n]).decode())
+            elif op == OP_CHANNEL and counting:
+                cid, sid = struct.unpack_from("<HH", buf, body)
+                topic, p = _string(buf, body + 4)
+                enc, p = _string(buf, p)
+                self.channels[cid] = (topic, sid, enc)
+            elif op == OP_FOOTER:
+                if top and counting:
+                    self.complete = True
+                    self.valid_bytes = stop
+                return
+            pos = stop
+            if top and counting:
+                self.valid_bytes = pos
+
+    def _chunk(self, buf, body: int, stop: int, pos: int) -> bytes | None:
+        _, _, size, crc = _CHUNK_HEAD.unpack_from(buf, body)
+        compression, p = _string(buf, body + _CHUNK_HEAD.size)
+        (n,) = _U64.unpack_from(buf, p)
+        p += 8
+        if p + n > stop:
+            self._stop(pos, f"chunk at byte {pos} claims {n} bytes beyond its record")
+            return None
+        try:
+            raw = _decompress(buf[p : p + n], compression, size)
+        except BagError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any codec failure means a damaged chunk
+            self._stop(pos, f"chunk at byte {pos} does not decompress: {exc}")
+            return None
+        if len(raw) != size or (crc and zlib.crc32(raw) != crc):
+            self._stop(pos, f"chunk at byte {pos} fails its size/CRC check")
+            return None
+        return raw
+
+    def _stop(self, pos: int, reason: str) -> None:
+        if not self.stop_reason:
+            self.stop_reason = reason
+            self.valid_bytes = pos

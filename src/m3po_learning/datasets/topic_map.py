@@ -1,0 +1,168 @@
+"""Topic maps: which bag topics carry joint states, commands and task inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from m3po_learning.datasets.errors import BagError
+
+DEFAULT_TOPIC_MAP_FILE = "default.yaml"
+_KEYS = ("namespace", "joint_states", "commands", "inputs", "split_on")
+
+
+@dataclass(frozen=True)
+class TopicMap:
+    """Roles -> topic names. Relative names resolve against the bag (see `resolve`)."""
+
+    joint_states: str = "joint_states"  # sensor_msgs/JointState
+    commands: str = "joint_commands"  # std_msgs/Float64MultiArray, efforts in action order
+    inputs: tuple[tuple[str, str], ...] = (("goal", "goal"),)  # (input name, topic) pairs
+    split_on: tuple[str, ...] = ()  # topics whose every message starts a new episode
+    namespace: str = ""  # prefix for relative names
+
+    def __post_init__(self) -> None:
+        for key in ("joint_states", "commands"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value.strip("/"):
+                raise BagError(f"topic map: {key}={value!r} must be a non-empty topic name")
+        for name, topic in self.inputs:
+            if not isinstance(topic, str) or not topic.strip("/"):
+                raise BagError(f"topic map: inputs.{name}={topic!r} must be a topic name")
+
+    @property
+    def input_topics(self) -> dict[str, str]:
+        return dict(self.inputs)
+
+    def with_remaps(self, remaps: Sequence[str]) -> TopicMap:
+        """Apply `KEY=NAME` remaps: joint_states, commands, namespace, inputs.<name>."""
+        out = self
+        for item in remaps:
+            key, sep, value = item.partition("=")
+            key, value = key.strip(), value.strip()
+            if not sep or not key:
+                raise BagError(f"topic remap {item!r} is not KEY=NAME (e.g. commands=/arm/cmd)")
+            if key.startswith("inputs."):
+                name = key.split(".", 1)[1]
+                inputs = dict(out.inputs)
+                inputs[name] = value
+                out = replace(out, inputs=tuple(inputs.items()))
+            elif key == "split_on":
+                out = replace(out, split_on=tuple(v for v in value.split(",") if v))
+            elif key in ("joint_states", "commands", "namespace"):
+                out = replace(out, **{key: value})
+            else:
+                raise BagError(
+                    f"topic remap {item!r}: unknown key {key!r}; use joint_states, commands, "
+                    "namespace, split_on or inputs.<name>"
+                )
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "namespace": self.namespace,
+            "joint_states": self.joint_states,
+            "commands": self.commands,
+            "inputs": dict(self.inputs),
+            "split_on": list(self.split_on),
+        }
+
+
+@dataclass(frozen=True)
+class BagTopic:
+    """A topic as a bag lists it."""
+
+    name: str  # absolute topic name, e.g. "/joint_states"
+    msgtype: str  # e.g. "sensor_msgs/msg/JointState"
+    count: int = -1  # message count from the bag's index (-1: unknown, e.g. truncated)
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+def describe_topics(topics: Mapping[str, BagTopic]) -> str:
+    """One line per topic, for error messages."""
+    if not topics:
+        return "(none)"
+    parts = []
+    for t in sorted(topics.values(), key=lambda t: t.name):
+        n = "?" if t.count < 0 else str(t.count)
+        parts.append(f"{t.name} [{t.msgtype}, {n} msgs]")
+    return ", ".join(parts)
+
+
+def resolve_topic(
+    role: str, name: str, topics: Mapping[str, BagTopic], namespace: str = "", bag: str = ""
+) -> str:
+    """The bag topic for `name`: exact if absolute, else /ns/name, /name or a unique suffix."""
+    if name.startswith("/"):
+        if name in topics:
+            return name
+    else:
+        ns = namespace.strip("/")
+        for cand in ([f"/{ns}/{name}"] if ns else []) + [f"/{name}"]:
+            if cand in topics:
+                return cand
+        ends = [t for t in topics if t.endswith("/" + name)]
+        if len(ends) == 1:
+            return ends[0]
+        if len(ends) > 1:
+            raise BagError(
+                f"bag {bag}: topic {name!r} for {role} is ambiguous, it matches {sorted(ends)}; "
+                "set an absolute name or a namespace in the topic map"
+            )
+    raise BagError(
+        f"bag {bag}: no topic {name!r} for {role} (topic map); the bag has: "
+        f"{describe_topics(topics)}"
+    )
+
+
+def topic_map_dir() -> Path:
+    """config/topics in a checkout or the installed share directory."""
+    from m3po_learning.envs.paths import config_dir
+
+    return config_dir() / "topics"
+
+
+def load_topic_map(path: str | Path | None = None, remaps: Sequence[str] = ()) -> TopicMap:
+    """Read a topic-map YAML (default: config/topics/default.yaml) and apply `remaps`.
+
+    `path` may be a file or a name in config/topics/ ("default"). Unknown keys are errors.
+    """
+    if path is None:
+        try:
+            file = topic_map_dir() / DEFAULT_TOPIC_MAP_FILE
+        except FileNotFoundError:
+            file = None
+    else:
+        file = Path(path)
+        if not file.suffix:
+            file = topic_map_dir() / f"{path}.yaml"
+    data: dict = {}
+    if file is not None:
+        if not file.is_file():
+            raise BagError(f"topic map {str(path)!r} not found at {file}")
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise BagError(f"topic map {file} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise BagError(f"topic map {file}: expected a mapping, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(_KEYS))
+        if unknown:
+            raise BagError(f"topic map {file}: unknown keys {unknown}; known: {list(_KEYS)}")
+    inputs = data.get("inputs", {"goal": "goal"}) or {}
+    if not isinstance(inputs, dict):
+        raise BagError(f"topic map {file}: inputs must be a mapping name -> topic, got {inputs!r}")
+    split_on = data.get("split_on", []) or []
+    if isinstance(split_on, str):
+        split_on = [split_on]
+    tm = TopicMap(
+        joint_states=str(data.get("joint_states", "joint_states")),
+        commands=str(data.get("commands", "joint_commands")),
+        inputs=tuple((str(k), str(v)) for k, v in inputs.items()),
+        split_on=tuple(str(s) for s in split_on),
+        namespace=str(data.get("namespace", "") or ""),
+    )
+    return tm.with_remaps(remaps)
