@@ -67,9 +67,28 @@ class ControllerNode(LifecycleNode):
         self.overhead_ms = RollingStats()  # tick time outside act(), incl. publishing
         self._reset_tick_clock()
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        if self.params.autostart:
-            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                self.trigger_activate()
+        self._waiting_sub = None
+        if self.params.autostart and not self.params.checkpoint and self.params.follow_learner:
+            # Nothing to load yet: start with the learner's first announced checkpoint.
+            self.get_logger().info(f"waiting for a checkpoint on {self.params.learner_topic}")
+            self._waiting_sub = self.create_subscription(
+                String, self.params.learner_topic, self._on_first_checkpoint, CHECKPOINT_QOS)
+        elif self.params.autostart:
+            self._autostart()
+
+    def _autostart(self) -> None:
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def _on_first_checkpoint(self, msg: String) -> None:
+        from rclpy.parameter import Parameter
+
+        if self._waiting_sub is None:
+            return
+        self.destroy_subscription(self._waiting_sub)
+        self._waiting_sub = None
+        self.set_parameters([Parameter("checkpoint", value=msg.data)])
+        self._autostart()
 
     # -- parameters ------------------------------------------------------------------------
     def _read_params(self) -> ControllerParams:

@@ -57,6 +57,7 @@ class SimNode(Node):
         self.episodes_done = 0
         self.episode_return = 0.0
         self.last_return = float("nan")
+        self.returns: list[float] = []  # returns of finished episodes, in order
         self.bad_commands = 0
         self._command = None
         self._command_time = -1e9
@@ -168,6 +169,7 @@ class SimNode(Node):
         self._reward_pub.publish(Float64(data=float(reward)))
         if terminated or truncated:
             self.last_return = self.episode_return
+            self.returns.append(self.episode_return)
             self.episodes_done += 1
             self._return_pub.publish(Float64(data=float(self.episode_return)))
             if self.params.auto_reset:

@@ -1,0 +1,18 @@
+"""The controller on a real robot.
+
+    ros2 launch m3po_ros control.launch.py checkpoint:=runs/demo task:=arm2/reach \
+        rate:=100.0 namespace:=my_arm use_sim_time:=false
+
+Arguments (config/stacks/control.yaml): checkpoint (dir or run dir), task (robot/task; empty =
+the checkpoint's first), rate (control rate, Hz), namespace, use_sim_time. The controller
+autostarts (configure + activate); drive its lifecycle by hand with autostart:=false in
+config/ros/controller.yaml.
+
+Same nodes and parameter files as `m3po bringup control` (both read config/stacks/control.yaml).
+"""
+
+from m3po_ros.launch_stack import generate_stack_launch
+
+
+def generate_launch_description():
+    return generate_stack_launch("control")

@@ -1,0 +1,168 @@
+"""Stacks: launch files and `m3po bringup` name only nodes and parameter files that exist."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+from ros_harness import REPO
+
+from m3po_ros.params import check_value
+from m3po_ros.stacks import BUILTIN_PARAMS, EXECUTABLES, StackError, list_stacks, load_stack
+
+STACKS = ["control", "sim", "train"]
+
+
+def console_scripts() -> dict[str, str]:
+    text = (REPO / "setup.py").read_text()
+    return dict(re.findall(r'"(\w+) = ([\w.]+:\w+)"', text))
+
+
+def test_stacks_exist_and_resolve():
+    assert set(STACKS) <= set(list_stacks())
+    for name in STACKS:
+        stack = load_stack(name)
+        nodes = stack.resolve()
+        assert nodes, name
+        assert {"namespace", "use_sim_time"} <= set(stack.defaults()), name
+        if name != "train":
+            assert {"checkpoint", "task", "rate"} <= set(stack.defaults()), name
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_every_named_node_and_parameter_file_exists(name):
+    scripts = console_scripts()
+    stack = load_stack(name)
+    for node in stack.resolve({"namespace": "ns"}):
+        assert node.namespace.startswith("/ns"), node
+        module, cls, params_cls = EXECUTABLES[node.executable]
+        # The executable is installed by setup.py and its module has main() and the class.
+        assert scripts.get(node.executable) == f"{module}:main", node.executable
+        mod = __import__(module, fromlist=["main"])
+        assert callable(mod.main) and node.node_class is getattr(mod, cls)
+        for f in node.parameter_files:
+            assert f.is_file(), f
+            data = yaml.safe_load(f.read_text())
+            params = data["/**"]["ros__parameters"]
+            for key, value in params.items():
+                if key in BUILTIN_PARAMS:
+                    continue
+                check_value(params_cls, key, value)  # declared and in range
+        for key, value in node.parameters.items():
+            if key not in BUILTIN_PARAMS:
+                check_value(params_cls, key, value)
+
+
+def test_bad_stack_arguments_refused():
+    with pytest.raises(StackError, match="unknown arguments"):
+        load_stack("sim").resolve({"nope": "1"})
+    with pytest.raises(StackError, match="'control_rate_hz'='fast'"):
+        load_stack("sim").resolve({"rate": "fast"})
+
+
+class _Recorder:
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+def _fake_launch_modules(share: Path) -> dict[str, types.ModuleType]:
+    """Just enough of launch / launch_ros / ament_index to run the launch files here."""
+    mods = {}
+    for name, attrs in {
+        "ament_index_python": {},
+        "ament_index_python.packages": {"get_package_share_directory": lambda p: str(share)},
+        "launch": {"LaunchDescription": lambda actions: list(actions)},
+        "launch.actions": {"DeclareLaunchArgument": _Recorder},
+        "launch.substitutions": {"LaunchConfiguration": _Recorder,
+                                 "TextSubstitution": _Recorder},
+        "launch_ros": {},
+        "launch_ros.actions": {"Node": type("Node", (_Recorder,), {}),
+                               "LifecycleNode": type("LifecycleNode", (_Recorder,), {}),
+                               "PushRosNamespace": _Recorder},
+        "launch_ros.parameter_descriptions": {"ParameterValue": _Recorder},
+    }.items():
+        mod = types.ModuleType(name)
+        mod.__dict__.update(attrs)
+        mods[name] = mod
+    return mods
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_launch_files_start_the_stack_nodes(name, monkeypatch):
+    path = REPO / "launch" / f"{name}.launch.py"
+    tree = ast.parse(path.read_text())
+    doc = ast.get_docstring(tree)
+    stack = load_stack(name)
+    for arg in stack.arguments:  # every argument is documented in the launch file
+        assert arg.name in doc, (name, arg.name)
+    for mod_name, mod in _fake_launch_modules(REPO).items():
+        monkeypatch.setitem(sys.modules, mod_name, mod)
+    spec = {}
+    exec(compile(path.read_text(), str(path), "exec"), spec)  # noqa: S102 - our launch file
+    actions = spec["generate_launch_description"]()
+    declared = {a.args[0] for a in actions if type(a).__name__ == "_Recorder" and a.args}
+    assert {a.name for a in stack.arguments} <= declared
+    nodes = [a for a in actions if type(a).__name__ in ("Node", "LifecycleNode")]
+    assert [(n.kwargs["executable"], n.kwargs["name"]) for n in nodes] == [
+        (e.executable, e.name) for e in stack.nodes]
+    for node, entry in zip(nodes, stack.nodes, strict=True):
+        files = [p for p in node.kwargs["parameters"] if isinstance(p, str)]
+        assert files == [str(REPO / "config" / f) for f in entry.parameters]
+        assert all(Path(f).is_file() for f in files)
+        overrides = node.kwargs["parameters"][-1]
+        params_cls = EXECUTABLES[entry.executable][2]
+        for key, value in overrides.items():
+            kind = BUILTIN_PARAMS.get(key) or type(params_cls.__dataclass_fields__[key].default)
+            assert value.kwargs["value_type"] is kind
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    return env
+
+
+BRINGUP = ("import argparse, sys; from m3po_ros import cli_bringup; "
+           "p = argparse.ArgumentParser(); cli_bringup.add_parser(p.add_subparsers()); "
+           "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")
+
+
+def test_bringup_parser_does_not_import_rclpy():
+    code = ("import argparse, sys; from m3po_ros import cli_bringup; "
+            "cli_bringup.add_parser(argparse.ArgumentParser().add_subparsers()); "
+            "print('rclpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.split() == ["False"]
+
+
+def test_bringup_sim_runs_closed_loop_with_the_stack_files(random_checkpoint):
+    args = ["bringup", "sim", "--checkpoint", str(random_checkpoint), "--duration", "4.5",
+            "--arg", "randomize=false", "--namespace", "robot"]
+    out = subprocess.run([sys.executable, "-c", BRINGUP, *args], env=_env(),
+                         capture_output=True, text=True, timeout=90)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    assert "2 nodes (/robot/sim, /robot/controller)" in text
+    assert "configured: checkpoint" in text and "50.0 Hz" in text  # from the parameter file
+    m = re.search(r"/robot/sim arm2/reach: (\d+) episodes over ROS", text)
+    assert m and int(m.group(1)) >= 1, text
+
+
+def test_bringup_argparse_refuses_unknown_stack_argument():
+    from m3po_ros import cli_bringup
+
+    p = argparse.ArgumentParser()
+    cli_bringup.add_parser(p.add_subparsers())
+    a = p.parse_args(["bringup", "train", "--checkpoint", "x"])
+    with pytest.raises(ValueError, match="no 'checkpoint' argument"):
+        cli_bringup.stack_arguments(a, set(load_stack("train").defaults()))
