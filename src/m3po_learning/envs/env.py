@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import mujoco
@@ -13,6 +12,13 @@ from m3po_learning.envs.randomization import Randomization, Randomizer
 from m3po_learning.envs.robot import Robot
 from m3po_learning.envs.tasks.base import Task
 from m3po_learning.types import EnvSpec
+
+
+def _view(array: np.ndarray, index: np.ndarray) -> np.ndarray | None:
+    """`array[index]` as a view when `index` is a contiguous ascending run, else None."""
+    if len(index) and np.array_equal(index, np.arange(index[0], index[0] + len(index))):
+        return array[index[0] : index[0] + len(index)]
+    return None
 
 
 class Env:
@@ -55,9 +61,19 @@ class Env:
         self._obs_qidx = np.array([r.qpos_adr[j] for j in obs.joint_names], np.intp)
         self._obs_didx = np.array([r.dof_adr[j] for j in obs.joint_names], np.intp)
         self._obs_fids = np.array([r.frame_body_ids[f] for f in obs.frame_names], np.intp)
+        # Persistent views where the indices are contiguous (MjData buffers never move):
+        # reading them costs nothing per step, unlike a gather.
+        d = self.data
+        self._obs_p = _view(d.qpos, self._obs_qidx)
+        self._obs_v = _view(d.qvel, self._obs_didx)
+        self._obs_f = _view(d.xpos, self._obs_fids)
+        # Tasks that read link positions (frames) need kinematics after each step; the rest
+        # skip it (render() runs a full mj_forward itself).
+        self._needs_kinematics = bool(obs.frame_names) or task.uses_kinematics
         index_in_all = {j: i for i, j in enumerate(r.joint_names)}
         self._obs_in_all = np.array([index_in_all[j] for j in obs.joint_names], np.intp)
         self._action = np.zeros(self.spec.action_dim)
+        self.attach_output(np.zeros(self.spec.obs_dim, np.float32))
         self._seed_generators(seed)
         self._randomizer = (
             Randomizer(self.model, randomization, r.all_dof_idx) if randomization else None
@@ -72,6 +88,13 @@ class Env:
         self._episode_params: dict[str, float] = {}
 
     # ------------------------------------------------------------------ episode
+    def attach_output(self, out: np.ndarray) -> None:
+        """Write observations into `out` (obs_dim,) float32 from now on (e.g. a VectorEnv row)."""
+        if out.shape != (self.spec.obs_dim,) or out.dtype != np.float32:
+            raise ValueError(f"{self.name}: output buffer {out.shape} {out.dtype} does not fit")
+        self._out = out
+        self._writer = self.observation_spec.writer(out)
+
     def _seed_generators(self, seed: int) -> None:
         # Separate streams: turning randomisation on leaves initial states and goals as they
         # were for the same seed, so only the physics and sensors differ.
@@ -100,34 +123,42 @@ class Env:
         self._action_history = np.zeros((delay // self._nstep + 2, self.spec.action_dim))
         self._t = 0
         self._episode_params = params
-        return self._observe(np.empty(self.spec.obs_dim, np.float32)), {"params": params}
+        self._observe()
+        return self._out.copy(), {"params": params}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply `action` (action_dim,) in [-1, 1] for one control period."""
-        obs = np.empty(self.spec.obs_dim, np.float32)
-        reward, terminated, truncated = self._step_into(action, obs)
-        return obs, reward, terminated, truncated, {}
+        reward, terminated, truncated = self._advance(action)
+        return self._out.copy(), reward, terminated, truncated, {}
 
-    def _step_into(self, action: np.ndarray, obs_out: np.ndarray) -> tuple[float, bool, bool]:
-        """One control period, writing the observation into `obs_out`; the hot path."""
+    def _advance(self, action: np.ndarray) -> tuple[float, bool, bool]:
+        """One control period; the observation lands in the attached buffer."""
         a = self._action
-        np.clip(action, -1.0, 1.0, out=a)
-        if math.isnan(a.sum()):
+        np.minimum(action, 1.0, out=a)
+        np.maximum(a, -1.0, out=a)
+        square = a @ a
+        if square != square:  # NaN survives min/max and poisons the dot product
             raise ValueError(f"{self.name}: action contains NaN: {action}")
-        m, d, task = self.model, self.data, self.task
-        time_s = self._t * task.control_dt
-        task.before_physics(self.robot, time_s)
+        return self._advance_clipped(a)
+
+    def _advance_clipped(self, a: np.ndarray) -> tuple[float, bool, bool]:
+        """The hot path, for an action already clipped to [-1, 1] and free of NaN."""
+        m, d, task, robot = self.model, self.data, self.task, self.robot
+        if task.uses_before_physics:
+            task.before_physics(robot, self._t * task.control_dt)
         if self._delay_steps:
             self._delayed_physics(a)
         else:
             d.ctrl[:] = a
             mujoco.mj_step(m, d, self._nstep)
-        mujoco.mj_kinematics(m, d)
+        if self._needs_kinematics:
+            mujoco.mj_kinematics(m, d)
         self._t += 1
-        task.after_physics(self.robot, self._t * task.control_dt)
-        self._observe(obs_out)
-        reward = task.reward(self.robot, a)
-        terminated = task.terminated(self.robot)
+        if task.uses_after_physics:
+            task.after_physics(robot, self._t * task.control_dt)
+        self._observe()
+        reward = task.reward(robot, a)
+        terminated = task.terminated(robot) if task.can_terminate else False
         return reward, terminated, self._t >= task.episode_length
 
     def _delayed_physics(self, a: np.ndarray) -> None:
@@ -143,7 +174,7 @@ class Env:
         d.ctrl[:] = hist[q]
         mujoco.mj_step(m, d, n - r)
 
-    def _observe(self, out: np.ndarray) -> np.ndarray:
+    def _observe(self) -> None:
         d, spec = self.data, self.observation_spec
         if self._noisy:
             r, rng = self.robot, self._dr_rng
@@ -153,10 +184,10 @@ class Env:
             v = (d.qvel[r.all_dof_idx] + self._vel_noise)[self._obs_in_all]
             frames = spec.forward_kinematics(p)
         else:
-            p = d.qpos[self._obs_qidx]
-            v = d.qvel[self._obs_didx]
-            frames = d.xpos[self._obs_fids]
-        return spec.assemble(p, v, frames, self.task.inputs(), out)
+            p = self._obs_p if self._obs_p is not None else d.qpos[self._obs_qidx]
+            v = self._obs_v if self._obs_v is not None else d.qvel[self._obs_didx]
+            frames = self._obs_f if self._obs_f is not None else d.xpos[self._obs_fids]
+        self._writer.write(p, v, frames, self.task.inputs())
 
     # ------------------------------------------------------------------ ROS-facing views
     def joint_state(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:

@@ -108,6 +108,49 @@ class Kinematics:
         return self.data.xpos[self.frame_ids]
 
 
+class ObservationWriter:
+    """The one routine that lays out observations, bound to an output buffer.
+
+    The env keeps one per buffer (no per-step slicing); `ObservationSpec.build` makes a fresh
+    one. Both run `write`, so the controller's vector equals the env's bit for bit.
+    """
+
+    def __init__(self, program: list[tuple], out: np.ndarray) -> None:
+        self.out = out
+        ops = []
+        for kind, a, m, b, arg in program:
+            if kind == "joint_sincos":
+                ops.append((kind, out[a:m], out[m:b], arg))
+            else:
+                ops.append((kind, out[a:m], None, arg))
+        self._ops = ops
+
+    def write(
+        self,
+        positions: np.ndarray,
+        velocities: np.ndarray,
+        frames: np.ndarray | None,
+        inputs: Mapping[str, np.ndarray],
+    ) -> np.ndarray:
+        """Fill the bound buffer; same arguments as `ObservationSpec.assemble`."""
+        for kind, view, view2, arg in self._ops:
+            if kind == "joint_sincos":
+                q = positions if arg is None else positions[arg]
+                np.cos(q, out=view)
+                np.sin(q, out=view2)
+            elif kind == "joint_vel":
+                view[:] = velocities if arg is None else velocities[arg]
+            elif kind == "joint_pos":
+                view[:] = positions if arg is None else positions[arg]
+            elif kind == "input":
+                view[:] = inputs[arg]
+            elif kind == "frame_pos":
+                view[:] = frames[arg]
+            else:
+                np.subtract(inputs[arg[0]], frames[arg[1]], out=view)
+        return self.out
+
+
 class ObservationSpec:
     """A task's observation as named parts, with one builder shared by env and controller.
 
@@ -170,7 +213,7 @@ class ObservationSpec:
         self._program = self._compile()
 
     def _compile(self) -> list[tuple]:
-        """Per part: (kind, start, end, index array or key), for a loop with no lookups."""
+        """Per part: (kind, start, mid, end, joint index / frame index / input key)."""
         index = {j: i for i, j in enumerate(self.joint_names)}
         frame_index = {f: i for i, f in enumerate(self.frame_names)}
         program, start = [], 0
@@ -178,19 +221,22 @@ class ObservationSpec:
             end = start + p.size
             if p.kind in ("joint_sincos", "joint_pos", "joint_vel"):
                 idx = np.array([index[j] for j in p.joints], np.intp)
-                if p.kind == "joint_sincos":
-                    mid = start + len(p.joints)
-                    program.append((p.kind, start, mid, end, idx))
-                else:
-                    program.append((p.kind, start, end, 0, idx))
+                if np.array_equal(idx, np.arange(len(self.joint_names))):
+                    idx = None  # the whole vector in order: no gather needed
+                mid = start + len(p.joints)
+                program.append((p.kind, start, mid, end, idx))
             elif p.kind == "input":
-                program.append((p.kind, start, end, 0, p.source))
+                program.append((p.kind, start, end, end, p.source))
             elif p.kind == "frame_pos":
-                program.append((p.kind, start, end, 0, frame_index[p.frame]))
+                program.append((p.kind, start, end, end, frame_index[p.frame]))
             else:
-                program.append((p.kind, start, end, frame_index[p.frame], p.source))
+                program.append((p.kind, start, end, end, (p.source, frame_index[p.frame])))
             start = end
         return program
+
+    def writer(self, out: np.ndarray) -> ObservationWriter:
+        """A writer bound to `out` (obs_dim,) float32, with every part's slice made once."""
+        return ObservationWriter(self._program, out)
 
     def assemble(
         self,
@@ -200,7 +246,7 @@ class ObservationSpec:
         inputs: Mapping[str, np.ndarray],
         out: np.ndarray,
     ) -> np.ndarray:
-        """Write the observation into `out` (obs_dim,) float32.
+        """Write the observation into `out` (obs_dim,) float32 and return it.
 
         Args:
             positions: (J,) joint positions in `joint_names` order.
@@ -208,21 +254,7 @@ class ObservationSpec:
             frames: (F, 3) world positions of `frame_names`, or None if there are none.
             inputs: task inputs by name.
         """
-        for kind, a, b, c, arg in self._program:
-            if kind == "joint_sincos":
-                q = positions[arg]
-                np.cos(q, out=out[a:b])
-                np.sin(q, out=out[b:c])
-            elif kind == "joint_vel":
-                out[a:b] = velocities[arg]
-            elif kind == "joint_pos":
-                out[a:b] = positions[arg]
-            elif kind == "input":
-                out[a:b] = inputs[arg]
-            elif kind == "frame_pos":
-                out[a:b] = frames[arg]
-            else:
-                np.subtract(inputs[arg], frames[c], out=out[a:b])
+        self.writer(out).write(positions, velocities, frames, inputs)
         return out
 
     def forward_kinematics(self, positions: np.ndarray) -> np.ndarray | None:

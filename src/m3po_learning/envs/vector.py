@@ -50,15 +50,26 @@ class VectorEnv:
             self.obs_masks[i, : s.obs_dim] = True
         self._obs = np.zeros((n, o), np.float32)
         self._obs_rows = [self._obs[i, : s.obs_dim] for i, s in enumerate(self.specs)]
+        # URDF envs write their observation straight into their row (None here); adapter
+        # envs (DMC) return theirs, which is copied into the row.
+        self._adapter_rows: list[np.ndarray | None] = []
+        for env, row in zip(self.envs, self._obs_rows, strict=True):
+            if isinstance(env, Env):
+                env.attach_output(row)
+                self._adapter_rows.append(None)
+            else:
+                self._adapter_rows.append(row)
         self._act_dims = [s.action_dim for s in self.specs]
+        # Persistent clipped-action buffer with one row view per env: no slicing per step.
+        self._actions = np.zeros((n, a))
+        self._action_rows = [self._actions[i, : s.action_dim] for i, s in enumerate(self.specs)]
         self._returns = np.zeros(n)
         self._lengths = np.zeros(n, np.int64)
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Reset every env (env i reseeded with `seed + i` when given). Returns (N, O)."""
-        for i, env in enumerate(self.envs):
-            obs, _ = env.reset(None if seed is None else seed + i)
-            self._obs_rows[i][:] = obs
+        for i in range(self.num_envs):
+            self._reset_one(i, None if seed is None else seed + i)
         self._returns[:] = 0.0
         self._lengths[:] = 0
         return self._obs.copy()
@@ -80,13 +91,23 @@ class VectorEnv:
                 f"({self.num_envs}, {self.action_dim})"
             )
         n = self.num_envs
-        reward = np.zeros(n, np.float32)
-        terminated = np.zeros(n, np.bool_)
-        truncated = np.zeros(n, np.bool_)
-        rows, dims = self._obs_rows, self._act_dims
-        for i, env in enumerate(self.envs):
-            r, te, tr = env._step_into(actions[i, : dims[i]], rows[i])
-            reward[i], terminated[i], truncated[i] = r, te, tr
+        acts = self._actions
+        np.clip(actions, -1.0, 1.0, out=acts)
+        if np.isnan(acts.sum()):
+            raise ValueError(
+                f"VectorEnv.step: actions contain NaN in rows {np.isnan(acts).any(1)}"
+            )
+        rewards, terms, truncs = [0.0] * n, [False] * n, [False] * n
+        rows = self._adapter_rows
+        for i, (env, a) in enumerate(zip(self.envs, self._action_rows, strict=True)):
+            if rows[i] is None:
+                rewards[i], terms[i], truncs[i] = env._advance_clipped(a)
+            else:  # an adapter env (DMC) returns its own observation
+                o, rewards[i], terms[i], truncs[i], _ = env.step(a)
+                rows[i][:] = o
+        reward = np.array(rewards, np.float32)
+        terminated = np.array(terms, np.bool_)
+        truncated = np.array(truncs, np.bool_)
         self._returns += reward
         self._lengths += 1
         final_obs = self._obs.copy()
@@ -97,10 +118,13 @@ class VectorEnv:
             for i in np.flatnonzero(done):
                 ep_return[i], ep_length[i] = self._returns[i], self._lengths[i]
                 self._returns[i], self._lengths[i] = 0.0, 0
-                obs, _ = self.envs[i].reset()
-                rows[i][:] = obs
+                self._reset_one(i, None)
         info = {"final_obs": final_obs, "episode_return": ep_return, "episode_length": ep_length}
         return self._obs.copy(), reward, terminated, truncated, info
+
+    def _reset_one(self, i: int, seed: int | None) -> None:
+        obs, _ = self.envs[i].reset(seed)
+        self._obs[i, : obs.shape[0]] = obs  # URDF envs already wrote it; adapters did not
 
     def render(self, index: int, width: int = 320, height: int = 240) -> np.ndarray:
         return self.envs[index].render(width, height)

@@ -11,7 +11,7 @@ ROBOT = RobotDescription(
     urdf="acrobot.urdf",
     actuated_joints=(ELBOW,),
     frames=(TIP,),
-    timestep_s=0.005,
+    timestep_s=0.01,
     armature=0.002,
     camera=((0.0, 0.0, 2.1), 4.0, 90.0, -8.0),
 )

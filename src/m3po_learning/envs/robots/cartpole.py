@@ -11,7 +11,7 @@ ROBOT = RobotDescription(
     urdf="cartpole.urdf",
     actuated_joints=(SLIDER,),
     frames=(TIP,),
-    timestep_s=0.005,
+    timestep_s=0.01,
     armature=0.01,
     camera=((0.0, 0.0, 1.1), 3.0, 90.0, -10.0),
 )

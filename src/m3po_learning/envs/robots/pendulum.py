@@ -11,7 +11,7 @@ ROBOT = RobotDescription(
     urdf="pendulum.urdf",
     actuated_joints=(PIVOT,),
     frames=(TIP,),
-    timestep_s=0.005,
+    timestep_s=0.01,
     armature=0.001,
     camera=((0.0, 0.0, 1.0), 2.4, 90.0, -8.0),
 )

@@ -25,6 +25,11 @@ class Task:
     description: str = ""  # one line for docs and `list_tasks` tables
 
     reward_range = (0.0, 1.0)
+    # Which optional hooks the env must call (skipping no-op calls keeps steps cheap).
+    uses_before_physics = False
+    uses_after_physics = False
+    uses_kinematics = False  # reward/termination read body positions (data.xpos)
+    can_terminate = False
 
     def observation_parts(self) -> tuple[ObsPart, ...]:
         raise NotImplementedError

@@ -80,6 +80,9 @@ class ReachTask(Task):
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"ReachTask: mode={self.mode!r} not in {MODES}")
+        self.uses_before_physics = self.mode == "hold"
+        self.uses_after_physics = self.mode in ("track", "trajectory")
+        self.uses_kinematics = True
         self._near = Tolerance(0.0, self.goal_radius, margin=self.margin)
         self._goal = np.zeros(3)
         self._inputs = {"goal": self._goal}
@@ -171,9 +174,9 @@ class ReachTask(Task):
             robot.set_goal_marker(self._goal)
 
     def reward(self, robot: Robot, action: np.ndarray) -> float:
-        ee = robot.data.xpos[self._frame_id]
-        g = self._goal
-        dist = math.sqrt((g[0] - ee[0]) ** 2 + (g[1] - ee[1]) ** 2 + (g[2] - ee[2]) ** 2)
+        ex, ey, ez = robot.data.xpos[self._frame_id].tolist()
+        gx, gy, gz = self._goal.tolist()
+        dist = math.sqrt((gx - ex) ** 2 + (gy - ey) ** 2 + (gz - ez) ** 2)
         return self._near(dist) * small_control(float(action @ action) / action.shape[0])
 
     def inputs(self) -> dict[str, np.ndarray]:

@@ -37,6 +37,9 @@ class SwingTask(Task):
     fall_angle: float = 0.8  # balance: terminate beyond this tilt from vertical, rad
     _qidx: np.ndarray = field(init=False, repr=False, default=None)
 
+    def __post_init__(self) -> None:
+        self.can_terminate = self.balance
+
     def observation_parts(self) -> tuple[ObsPart, ...]:
         parts = []
         if self.cart:
