@@ -75,27 +75,52 @@ def bench_vector(tasks: list[str], seconds: float) -> dict[str, float]:
 
 
 def bench_raw_rollout(copies: int = 512, nstep: int = 2) -> dict[str, float]:
-    """MuJoCo's batched rollout on `copies` arm2 models, no Python per copy (the floor)."""
+    """MuJoCo's batched `rollout` on `copies` arm2 states: physics only, no Python per copy."""
     from mujoco import rollout
 
-    env = make_env("arm2/reach")
-    m = env.model
-    data = [mujoco.MjData(m) for _ in range(1)]
-    state0 = np.zeros((copies, mujoco.mj_stateSize(m, mujoco.mjtState.mjSTATE_FULLPHYSICS)))
+    m = make_env("arm2/reach").model
+    size = mujoco.mj_stateSize(m, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+    state0 = np.zeros((copies, size))
     ctrl = np.random.default_rng(0).uniform(-1, 1, (copies, nstep, m.nu))
-    with rollout.Rollout(nthread=0) as r:
-        r.rollout([m] * copies, data, state0, ctrl)
-        t0 = time.perf_counter()
-        reps = 20
-        for _ in range(reps):
-            r.rollout([m] * copies, data, state0, ctrl)
-        dt = (time.perf_counter() - t0) / reps
-    return {
-        "copies": copies,
-        "physics_steps_per_copy": nstep,
-        "ms_per_call": dt * 1e3,
-        "agent_steps_per_s": copies / dt,
-    }
+    out = {}
+    for nthread in (0, 2):
+        data = [mujoco.MjData(m) for _ in range(max(nthread, 1))]
+        with rollout.Rollout(nthread=nthread) as r:
+            r.rollout(m, data, state0, ctrl)
+            reps, t0 = 20, time.perf_counter()
+            for _ in range(reps):
+                r.rollout(m, data, state0, ctrl)
+            dt = (time.perf_counter() - t0) / reps
+        out[f"nthread_{nthread}"] = {
+            "ms_per_call": dt * 1e3,
+            "us_per_physics_step": dt / (copies * nstep) * 1e6,
+        }
+    # The same physics stepped one MjData at a time from Python, for comparison.
+    d = mujoco.MjData(m)
+    reps, t0 = 20000, time.perf_counter()
+    for _ in range(reps):
+        mujoco.mj_step(m, d, nstep)
+    out["python_loop_us_per_physics_step"] = (time.perf_counter() - t0) / (reps * nstep) * 1e6
+    out.update({"copies": copies, "physics_steps_per_call": nstep})
+    return out
+
+
+def random_returns(episodes: int = 5) -> dict[str, float]:
+    """Mean undiscounted return of uniform random actions per built-in task (a baseline)."""
+    out = {}
+    for task in builtin_tasks():
+        env = make_env(task, seed=123)
+        rng = np.random.default_rng(123)
+        total = 0.0
+        for _ in range(episodes):
+            env.reset()
+            while True:
+                _, r, terminated, truncated, _ = env.step(rng.uniform(-1, 1, env.spec.action_dim))
+                total += r
+                if terminated or truncated:
+                    break
+        out[task] = total / episodes
+    return out
 
 
 def main() -> None:
@@ -113,6 +138,7 @@ def main() -> None:
         f"default_x{args.copies}": bench_vector(default * args.copies, 2 * args.seconds),
     }
     raw = bench_raw_rollout()
+    baseline = random_returns()
     best = max(single, key=lambda t: single[t]["steps_per_s_wall"])
     result = {
         "machine": {
@@ -128,6 +154,7 @@ def main() -> None:
         "single_task_min_wall": min(v["steps_per_s_wall"] for v in single.values()),
         "vector": vector,
         "raw_mujoco_rollout_arm2": raw,
+        "random_policy_return": baseline,
         "targets": {"single_task_steps_per_s": 20000, "vector_env_steps_per_s": 50000},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

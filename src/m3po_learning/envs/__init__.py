@@ -1,5 +1,6 @@
 """MuJoCo robot suite: URDF robots, tasks, task sets, vectorised stepping, randomisation."""
 
+from m3po_learning.envs.byo import make_robot_task
 from m3po_learning.envs.dmc import DmcEnv
 from m3po_learning.envs.env import Env
 from m3po_learning.envs.observation import ObservationSpec, ObsPart
@@ -20,6 +21,7 @@ from m3po_learning.envs.registry import (
 )
 from m3po_learning.envs.urdf_info import UrdfError
 from m3po_learning.envs.vector import VectorEnv
+from m3po_learning.envs.video import contact_sheet, record_video, record_videos
 
 __all__ = [
     "DmcEnv",
@@ -31,12 +33,16 @@ __all__ = [
     "UrdfError",
     "VectorEnv",
     "builtin_tasks",
+    "contact_sheet",
     "list_tasks",
     "load_randomization",
     "load_reality_gap",
     "load_task_set",
     "make_env",
+    "make_robot_task",
     "make_task",
     "reality_gap_variants",
+    "record_video",
+    "record_videos",
     "register_task",
 ]

@@ -51,6 +51,7 @@ class SwingTask(Task):
 
     def _bind(self, robot: Robot) -> None:
         self._qidx = np.array([robot.qpos_adr[p] for p in self.poles], np.intp)
+        self._qidx_list = [int(i) for i in self._qidx]
         self._pole0_dof = robot.dof_adr[self.poles[0]]
         self._cart_q = robot.qpos_adr[self.cart] if self.cart else -1
         self._bound_to = robot
@@ -80,20 +81,20 @@ class SwingTask(Task):
             d.qvel[robot.dof_adr[self.cart]] = 0.0
 
     def _upright(self, qpos: np.ndarray) -> float:
-        # Absolute angle of each pole from the vertical-up direction; upright = mean cos.
+        """Mean over poles of cos(absolute angle from vertical-up); 1 when all are upright."""
         angle = -self.upright_offset
         acc = 0.0
-        for i in self._qidx:
-            angle += qpos[i]
+        for i in self._qidx_list:
+            angle += qpos.item(i)
             acc += math.cos(angle)
-        return acc / len(self._qidx)
+        return acc / len(self._qidx_list)
 
     def reward(self, robot: Robot, action: np.ndarray) -> float:
         d = robot.data
         upright = (1.0 + self._upright(d.qpos)) * 0.5
-        centered = (1.0 + _CENTERED(d.qpos[self._cart_q])) * 0.5 if self.cart else 1.0
+        centered = (1.0 + _CENTERED(d.qpos.item(self._cart_q))) * 0.5 if self.cart else 1.0
         control = small_control(float(action @ action) / action.shape[0])
-        velocity = (1.0 + _SMALL_VELOCITY(abs(d.qvel[self._pole0_dof]))) * 0.5
+        velocity = (1.0 + _SMALL_VELOCITY(abs(d.qvel.item(self._pole0_dof)))) * 0.5
         return upright * centered * control * velocity
 
     def terminated(self, robot: Robot) -> bool:
