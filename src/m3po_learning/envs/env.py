@@ -226,7 +226,13 @@ class Env:
         ):
             if self._renderer is not None:
                 self._renderer.close()
-            self._renderer = mujoco.Renderer(self.model, height=height, width=width)
+            try:
+                self._renderer = mujoco.Renderer(self.model, height=height, width=width)
+            except mujoco.FatalError as exc:
+                raise RuntimeError(
+                    f"{self.name}: no OpenGL context for offscreen rendering ({exc}); set "
+                    "MUJOCO_GL=egl (or MUJOCO_GL=osmesa with libosmesa6) before mujoco is imported"
+                ) from exc
             cam = mujoco.MjvCamera()
             (cam.lookat[:], cam.distance, cam.azimuth, cam.elevation) = self.task.robot.camera
             self._camera = cam

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from m3po_learning.envs import builtin_tasks, make_env
+from m3po_learning.envs import builtin_tasks, load_task_set, make_env
 from m3po_learning.types import EnvSpec
 
 TASKS = builtin_tasks()
@@ -89,3 +89,8 @@ def test_out_of_range_actions_are_clipped(task):
     env2.reset()
     one = env2.step(np.ones(env.spec.action_dim))[0]
     np.testing.assert_array_equal(big, one)
+
+
+def test_default_task_set_is_every_builtin_task():
+    assert load_task_set("default") == builtin_tasks()
+    assert len(builtin_tasks()) >= 12
