@@ -49,6 +49,8 @@ class Trainer:
         self._next_ckpt = cfg.train.checkpoint_every or math.inf
         self.last_eval: dict[str, float] = {}
         self.rng = np.random.default_rng(cfg.train.seed)
+        self._wm_sums: dict[str, float] = {}
+        self._wm_count = 0
         self.on_checkpoint = None  # callable(Path) after each checkpoint (the learner node's hook)
         self.stop_requested = False  # set from another thread to end training after a segment
 
@@ -110,6 +112,7 @@ class Trainer:
                     T = t + 1
                     break
             metrics = agent.update_policy(self._segment(seg, T))
+            metrics.update(self._pop_world_model_metrics())
             elapsed = max(time.time() - t_start, 1e-6)
             metrics["perf/agent_steps_per_s"] = (self.step - steps_at_start) / elapsed
             self.logger.log(self.step, metrics)
@@ -130,13 +133,20 @@ class Trainer:
 
     def _update_world_model(self, n_new: int) -> None:
         self._update_credit += self.cfg.train.utd * n_new
-        last = {}
         while self._update_credit >= 1.0:
             batch = self.buffer.sample(self.cfg.optim.batch_size, self.agent.device)
-            last = self.agent.update_world_model(batch)
+            for k, v in self.agent.update_world_model(batch).items():
+                self._wm_sums[k] = self._wm_sums.get(k, 0.0) + v
+            self._wm_count += 1
             self._update_credit -= 1.0
-        if last and self.step % (50 * len(self.tasks)) < len(self.tasks):
-            self.logger.log(self.step, last)
+
+    def _pop_world_model_metrics(self) -> dict[str, float]:
+        """Mean world-model metrics since the last segment (logged once per segment)."""
+        out = {k: v / self._wm_count for k, v in self._wm_sums.items()}
+        if self._wm_count:
+            out["wm/updates"] = float(self._wm_count)
+        self._wm_sums, self._wm_count = {}, 0
+        return out
 
     def _segment(self, seg: dict, T: int) -> Segment:
         dev = self.agent.device

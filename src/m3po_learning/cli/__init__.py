@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except (ConfigError, CheckpointError, KeyError, ValueError, FileNotFoundError) as exc:

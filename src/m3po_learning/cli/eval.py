@@ -7,12 +7,17 @@ import json
 from pathlib import Path
 
 
+def _task_list(value: str) -> list[str]:
+    return [t.strip() for t in value.split(",") if t.strip()]
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint",
                        description="Run a checkpoint on its tasks and print the mean return.")
     p.add_argument("--checkpoint", required=True, metavar="DIR",
                    help="checkpoint directory or run directory (uses checkpoints/latest)")
-    p.add_argument("--tasks", nargs="+", metavar="TASK", help="subset of the checkpoint's tasks")
+    p.add_argument("--tasks", type=_task_list, metavar="TASK[,TASK...]",
+                   help="comma-separated subset of the checkpoint's tasks")
     p.add_argument("--episodes", type=int, default=3, help="episodes per task (default 3)")
     p.add_argument("--policy-only", action="store_true", help="act with the policy, no planning")
     p.add_argument("--budget-ms", type=float, default=None, help="planner time budget per step")

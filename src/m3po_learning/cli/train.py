@@ -7,6 +7,10 @@ import argparse
 from m3po_learning.cli.common import add_config_args
 
 
+def _task_list(value: str) -> list[str]:
+    return [t.strip() for t in value.split(",") if t.strip()]
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train one agent on many tasks",
                        description="Train M3PO online on a task set; writes checkpoints, "
@@ -15,8 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", metavar="DIR", help="run directory (default: train.out_dir)")
     p.add_argument("--resume", action="store_true",
                    help="continue from DIR/checkpoints/latest if present")
-    p.add_argument("--tasks", nargs="+", metavar="TASK",
-                   help="task or task-set names (overrides train.tasks)")
+    p.add_argument("--tasks", type=_task_list, metavar="TASK[,TASK...]",
+                   help="comma-separated task or task-set names (overrides train.tasks)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
