@@ -27,6 +27,8 @@ class SimBagOptions:
     episode_steps: int = 0  # reset the env every N steps (0: the task's episode length)
     gap_after_episode_s: float = 0.0  # pause in the log between episodes
     topic_prefix: str = ""  # e.g. "/arm" -> /arm/joint_states
+    chunk_messages: int = 0  # MCAP: close a chunk every N messages (0: the writer's 1 MiB)
+    joint_names: tuple[str, ...] = ()  # rename the JointState joints (bad-input tests)
 
 
 def smooth_random_policy(action_dim: int, seed: int = 0, scale: float = 0.8,
@@ -92,7 +94,8 @@ def write_sim_bag(
             episodes += 1
             t_ns += int(o.gap_after_episode_s * 1e9)
         names, pos, vel, eff = env.joint_state()
-        js = T["sensor_msgs/msg/JointState"](header=header(t_ns), name=list(names),
+        js = T["sensor_msgs/msg/JointState"](header=header(t_ns),
+                                             name=list(o.joint_names or names),
                                              position=pos, velocity=vel, effort=eff)
         js_recv = t_ns + 300_000 + jitter()
         records.append((js_recv, "joint_states", ts.serialize_cdr(js, "sensor_msgs/msg/JointState")))
@@ -124,7 +127,9 @@ def write_sim_bag(
     types.update({n: "geometry_msgs/msg/PointStamped" for n in env.task_inputs()})
     with Writer(Path(path), version=9, storage_plugin=plugin) as writer:
         conns = {n: writer.add_connection(f"{pre}/{n}", t, typestore=ts) for n, t in types.items()}
-        for t, name, raw in records:
+        for i, (t, name, raw) in enumerate(records, 1):
             writer.write(conns[name], t, raw)
+            if o.chunk_messages and o.storage == "mcap" and i % o.chunk_messages == 0:
+                writer.storage.close_chunk()
     out = {k: np.asarray(v, np.float64) for k, v in roll.items()}
     return {"messages": len(records), "ticks": steps, "episodes": episodes, **out}
