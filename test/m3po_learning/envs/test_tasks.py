@@ -94,3 +94,15 @@ def test_out_of_range_actions_are_clipped(task):
 def test_default_task_set_is_every_builtin_task():
     assert load_task_set("default") == builtin_tasks()
     assert len(builtin_tasks()) >= 12
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_reset_with_seed_repeats_the_episode(task):
+    env = make_env(task, seed=0, randomize=True)
+    actions = _random_actions(30, env.spec.action_dim)
+    runs = []
+    for _ in range(2):
+        obs = [env.reset(seed=11)[0]]
+        obs += [env.step(a)[0] for a in actions]
+        runs.append(np.stack(obs))
+    np.testing.assert_array_equal(runs[0], runs[1])
