@@ -1,0 +1,53 @@
+"""learner_node over DDS: it trains, announces checkpoints, and running controllers pick them up."""
+
+from __future__ import annotations
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.parameter import Parameter
+from ros_harness import wait_for
+from std_msgs.msg import String
+
+from m3po_ros.controller_node import CHECKPOINT_QOS, ControllerNode
+from m3po_ros.diagnostics import values_of
+from m3po_ros.learner_node import LearnerNode
+
+TASK = "arm2/reach"
+TRAIN = " ".join([
+    "model.preset=tiny", f"train.tasks=[{TASK}]", "train.steps=450", "train.seed_steps=150",
+    "train.checkpoint_every=150", "train.eval_every=0", "train.eval_episodes=1",
+    "train.segment_steps=32", "train.utd=0.25", "train.num_threads=1", "train.device=cpu",
+    "train.buffer_size=5000", "optim.batch_size=32", "planner.num_samples=32",
+    "planner.iterations=1", "planner.num_elites=4", "planner.num_pi_trajs=4",
+])
+
+
+def controller(ros, name: str, **params) -> ControllerNode:
+    values = {"task": TASK, "autostart": True, "follow_learner": True, "use_planner": False,
+              **params}
+    return ros.spin(ControllerNode(node_name=name, context=ros.context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in values.items()]))
+
+
+def test_learner_checkpoint_picked_up_by_running_controller(ros, random_checkpoint, tmp_path):
+    announced = ros.collect(String, "m3po/checkpoint", CHECKPOINT_QOS)
+    diags = ros.collect(DiagnosticArray, "/diagnostics", 100)
+    running = controller(ros, "running", checkpoint=str(random_checkpoint))
+    waiting = controller(ros, "waiting")  # no checkpoint yet: starts with the first one
+    assert running.loop is not None and waiting.loop is None
+    learner = ros.spin(LearnerNode(context=ros.context, parameter_overrides=[
+        Parameter("overrides", value=TRAIN), Parameter("out_dir", value=str(tmp_path / "run")),
+        Parameter("resume", value=False), Parameter("diagnostics_period_s", value=0.2)]))
+    wait_for(lambda: len(announced) >= 1, 120, "the learner's first checkpoint")
+    first = announced[0][1].data
+    assert first.startswith(str(tmp_path / "run" / "checkpoints"))
+    wait_for(lambda: running.loop.swaps >= 1, 30, "running controller to hot-swap")
+    wait_for(lambda: waiting.loop is not None, 30, "waiting controller to start")
+    assert running.checkpoint_path.startswith(str(tmp_path / "run"))
+    assert waiting.checkpoint_path.startswith(str(tmp_path / "run"))
+    assert running.swap_errors == 0
+    wait_for(lambda: learner.finished, 180, "training to finish")
+    assert learner.error == ""
+    assert len(learner.checkpoints) >= 2
+    wait_for(lambda: running.checkpoint_path == learner.checkpoints[-1], 30, "the last checkpoint")
+    status = [values_of(s) for _, m in diags for s in m.status if s.name.endswith(": learner")]
+    assert status and int(status[-1]["checkpoints"]) >= 1
