@@ -1,4 +1,4 @@
-"""`m3po bringup control|sim|train`: a stack's nodes in one process, as its launch file starts them.
+"""`m3po bringup control|sim|train`: a stack's nodes in one process, as its launch file would.
 
 Where `launch_ros` is not installed (PyPI wheels), this composes the nodes of a stack by
 hand: the same stack description (config/stacks/<name>.yaml), the same parameter files
@@ -32,10 +32,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--rate", help="control rate, Hz")
     p.add_argument("--namespace", help="namespace for every node of the stack")
     p.add_argument("--use-sim-time", action="store_true", help="nodes take time from /clock")
-    p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
-                   help="any other stack argument (repeatable); see the stack file")
-    p.add_argument("--duration", type=float, default=0.0,
-                   help="stop after this many seconds (0: run until Ctrl-C)")
+    p.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other stack argument (repeatable); see the stack file",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="stop after this many seconds (0: run until Ctrl-C)",
+    )
     p.add_argument("--list", action="store_true", help="print the resolved nodes and exit")
     p.set_defaults(func=run)
     return p
@@ -72,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         for n in resolved:
             files = " ".join(f"--params-file {f}" for f in n.parameter_files)
-            print(f"{n.executable:16s} {n.namespace.rstrip('/')}/{n.name}  {files}  "
-                  f"{n.parameters}")
+            print(
+                f"{n.executable:16s} {n.namespace.rstrip('/')}/{n.name}  {files}  {n.parameters}"
+            )
         return 0
     set_realtime_switch_interval()
     rclpy.init()
@@ -85,13 +95,17 @@ def run(args: argparse.Namespace) -> int:
             for f in n.parameter_files:
                 cli_args += ["--params-file", str(f)]
             node = n.node_class(
-                node_name=n.name, namespace=n.namespace, cli_args=cli_args,
+                node_name=n.name,
+                namespace=n.namespace,
+                cli_args=cli_args,
                 parameter_overrides=[Parameter(k, value=v) for k, v in n.parameters.items()],
             )
             nodes.append(node)
             executor.add_node(node)
-        print(f"m3po bringup {stack.name}: {len(nodes)} nodes "
-              f"({', '.join(x.get_fully_qualified_name() for x in nodes)}); Ctrl-C stops")
+        print(
+            f"m3po bringup {stack.name}: {len(nodes)} nodes "
+            f"({', '.join(x.get_fully_qualified_name() for x in nodes)}); Ctrl-C stops"
+        )
         end = time.monotonic() + args.duration if args.duration > 0 else None
         while rclpy.ok() and (end is None or time.monotonic() < end):
             executor.spin_once(timeout_sec=0.1)
@@ -113,5 +127,7 @@ def report(nodes) -> None:
         if returns is None:
             continue
         mean = sum(returns) / len(returns) if returns else float("nan")
-        print(f"{node.get_fully_qualified_name()} {node.task}: {len(returns)} episodes over ROS,"
-              f" mean return {mean:.1f}")
+        print(
+            f"{node.get_fully_qualified_name()} {node.task}: {len(returns)} episodes over ROS,"
+            f" mean return {mean:.1f}"
+        )

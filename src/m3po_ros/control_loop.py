@@ -77,8 +77,9 @@ class RollingStats:
         return max(self.values) if self.values else math.nan
 
 
-def build_contexts(agent, safety_config: SafetyConfig,
-                   reuse: Mapping[str, TaskContext] | None = None) -> dict[str, TaskContext]:
+def build_contexts(
+    agent, safety_config: SafetyConfig, reuse: Mapping[str, TaskContext] | None = None
+) -> dict[str, TaskContext]:
     """A TaskContext for every task of `agent`; robots with the same joints share a safety layer.
 
     Contexts in `reuse` (same task, same joints) are kept so a hot-swap keeps the rate-limit
@@ -109,8 +110,9 @@ def build_contexts(agent, safety_config: SafetyConfig,
         safety = safety_by_joints.get(joints)
         if safety is None:
             safety = safety_by_joints[joints] = SafetyLayer(limits, safety_config)
-        out[spec.task] = TaskContext(spec.task, env.observation_spec, joints, limits.effort_max,
-                                     safety)
+        out[spec.task] = TaskContext(
+            spec.task, env.observation_spec, joints, limits.effort_max, safety
+        )
         env.close()
     return out
 
@@ -142,7 +144,9 @@ class ControlLoop:
         self.contexts = build_contexts(agent, safety_config)
         self.task = task or agent.tasks[0]
         if self.task not in self.contexts:
-            raise ControlError(f"task {self.task!r} is not in the checkpoint's tasks {agent.tasks}")
+            raise ControlError(
+                f"task {self.task!r} is not in the checkpoint's tasks {agent.tasks}"
+            )
         self._pending: tuple[object, dict[str, TaskContext]] | None = None
         self._lock = threading.Lock()
         self.swaps = 0
@@ -163,7 +167,9 @@ class ControlLoop:
     def set_task(self, task: str) -> None:
         """Switch the active task (same robot joints); raises ControlError otherwise."""
         if task not in self.contexts:
-            raise ControlError(f"task {task!r} is not in the checkpoint's tasks {self.agent.tasks}")
+            raise ControlError(
+                f"task {task!r} is not in the checkpoint's tasks {self.agent.tasks}"
+            )
         if self.contexts[task].joint_names != self.context.joint_names:
             raise ControlError(
                 f"task {task!r} drives joints {self.contexts[task].joint_names}, the active "
@@ -187,8 +193,14 @@ class ControlLoop:
         obs = np.zeros((1, agent.obs_dim), np.float32)
         for use_planner in (False, self.use_planner):
             # First calls allocate; do them here, not in a tick.
-            agent.act(obs, [self.task], explore=False, use_planner=use_planner,
-                      budget_ms=self.budget_ms(), slots=[0])
+            agent.act(
+                obs,
+                [self.task],
+                explore=False,
+                use_planner=use_planner,
+                budget_ms=self.budget_ms(),
+                slots=[0],
+            )
         agent.reset_warm_start()
         return contexts
 
@@ -235,9 +247,14 @@ class ControlLoop:
                 spent_ms = (time.perf_counter() - t0) * 1000.0
                 budget = max(self.budget_ms() - spent_ms, 0.0)
                 ta = time.perf_counter()
-                out = agent.act(padded, [self.task], explore=False,
-                                use_planner=self.use_planner and budget > 0.0,
-                                budget_ms=budget, slots=[0])
+                out = agent.act(
+                    padded,
+                    [self.task],
+                    explore=False,
+                    use_planner=self.use_planner and budget > 0.0,
+                    budget_ms=budget,
+                    slots=[0],
+                )
                 act_ms = (time.perf_counter() - ta) * 1000.0
                 action = out.action[0, : len(ctx.joint_names)].astype(np.float64)
                 effort = action * ctx.effort_max

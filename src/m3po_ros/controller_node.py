@@ -33,8 +33,9 @@ from m3po_ros.params import ControllerParams, ParamError, declare_from_dataclass
 from m3po_ros.safety import SafetyConfig, SafetyState
 
 # Latched announcements: a controller that starts late still gets the learner's last one.
-CHECKPOINT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
+CHECKPOINT_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -72,7 +73,8 @@ class ControllerNode(LifecycleNode):
             # Nothing to load yet: start with the learner's first announced checkpoint.
             self.get_logger().info(f"waiting for a checkpoint on {self.params.learner_topic}")
             self._waiting_sub = self.create_subscription(
-                String, self.params.learner_topic, self._on_first_checkpoint, CHECKPOINT_QOS)
+                String, self.params.learner_topic, self._on_first_checkpoint, CHECKPOINT_QOS
+            )
         elif self.params.autostart:
             self._autostart()
 
@@ -92,8 +94,9 @@ class ControllerNode(LifecycleNode):
 
     # -- parameters ------------------------------------------------------------------------
     def _read_params(self) -> ControllerParams:
-        values = {name: self.get_parameter(name).value
-                  for name in ControllerParams.__dataclass_fields__}
+        values = {
+            name: self.get_parameter(name).value for name in ControllerParams.__dataclass_fields__
+        }
         return ControllerParams(**values)
 
     def _reset_tick_clock(self) -> None:
@@ -117,42 +120,58 @@ class ControllerNode(LifecycleNode):
             self.get_logger().error("parameter 'checkpoint' is empty: nothing to load")
             return TransitionCallbackReturn.FAILURE
         try:
-            agent = load_agent(p.checkpoint, device=p.device, overrides=p.planner_overrides.split())
-            safety = SafetyConfig(p.max_effort_fraction, p.max_effort_rate, p.position_margin,
-                                  p.sensor_timeout_s)
-            loop = ControlLoop(agent, p.task or None, safety, p.period_s, p.use_planner,
-                               p.planner_budget_fraction)
+            agent = load_agent(
+                p.checkpoint, device=p.device, overrides=p.planner_overrides.split()
+            )
+            safety = SafetyConfig(
+                p.max_effort_fraction, p.max_effort_rate, p.position_margin, p.sensor_timeout_s
+            )
+            loop = ControlLoop(
+                agent, p.task or None, safety, p.period_s, p.use_planner, p.planner_budget_fraction
+            )
             loop.contexts = loop.prepare(agent)  # warm-up: first calls allocate
         except (CheckpointError, ControlError, ValueError) as exc:
             self.get_logger().error(f"cannot configure with checkpoint {p.checkpoint!r}: {exc}")
             return TransitionCallbackReturn.FAILURE
         self.loop = loop
         self.checkpoint_path = str(agent.checkpoint_path)
-        self._cmd_pub = self.create_lifecycle_publisher(Float64MultiArray, "joint_commands",
-                                                        COMMAND_QOS)
+        self._cmd_pub = self.create_lifecycle_publisher(
+            Float64MultiArray, "joint_commands", COMMAND_QOS
+        )
         if p.publish_observation:
-            self._obs_pub = self.create_lifecycle_publisher(Float64MultiArray, "~/observation",
-                                                            COMMAND_QOS)
+            self._obs_pub = self.create_lifecycle_publisher(
+                Float64MultiArray, "~/observation", COMMAND_QOS
+            )
         self._subs = [
-            self.create_subscription(JointState, "joint_states", self._on_joint_state,
-                                     qos_profile_sensor_data),
+            self.create_subscription(
+                JointState, "joint_states", self._on_joint_state, qos_profile_sensor_data
+            ),
             self.create_subscription(String, "~/task", self._on_task, 10),
             self.create_subscription(String, "~/checkpoint", self._on_checkpoint, 10),
             self.create_subscription(Bool, "~/estop", self._on_estop, 10),
         ]
         inputs = sorted({n for c in loop.contexts.values() for n in c.obs_spec.input_names})
         for name in inputs:
-            self._subs.append(self.create_subscription(
-                PointStamped, name, lambda msg, n=name: self._on_input(n, msg),
-                qos_profile_sensor_data))
+            self._subs.append(
+                self.create_subscription(
+                    PointStamped,
+                    name,
+                    lambda msg, n=name: self._on_input(n, msg),
+                    qos_profile_sensor_data,
+                )
+            )
         if p.follow_learner:
-            self._subs.append(self.create_subscription(String, p.learner_topic,
-                                                       self._on_checkpoint, CHECKPOINT_QOS))
+            self._subs.append(
+                self.create_subscription(
+                    String, p.learner_topic, self._on_checkpoint, CHECKPOINT_QOS
+                )
+            )
         self._diag_timer = self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(
             f"configured: checkpoint {self.checkpoint_path}, task {loop.task}, "
             f"{p.control_rate_hz} Hz, planner {'on' if p.use_planner else 'off'} "
-            f"(budget {loop.budget_ms():.1f} ms)")
+            f"(budget {loop.budget_ms():.1f} ms)"
+        )
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -180,8 +199,9 @@ class ControllerNode(LifecycleNode):
             self.destroy_timer(self._tick_timer)
             self._tick_timer = None
             # Leave the actuators at zero effort, not at the last torque.
-            self._cmd_pub.publish(command_to_msg(self.loop.stop_command(),
-                                                 self.loop.context.joint_names))
+            self._cmd_pub.publish(
+                command_to_msg(self.loop.stop_command(), self.loop.context.joint_names)
+            )
 
     def _teardown(self) -> None:
         for sub in self._subs:
@@ -226,8 +246,9 @@ class ControllerNode(LifecycleNode):
         with self._loader_lock:
             self._next_path = msg.data
             if self._loader is None or not self._loader.is_alive():
-                self._loader = threading.Thread(target=self._load_loop, daemon=True,
-                                                name="checkpoint-loader")
+                self._loader = threading.Thread(
+                    target=self._load_loop, daemon=True, name="checkpoint-loader"
+                )
                 self._loader.start()
 
     def _load_loop(self) -> None:
@@ -239,8 +260,11 @@ class ControllerNode(LifecycleNode):
             if path is None or self.loop is None:
                 return
             try:
-                agent = load_agent(path, device=self.params.device,
-                                   overrides=self.params.planner_overrides.split())
+                agent = load_agent(
+                    path,
+                    device=self.params.device,
+                    overrides=self.params.planner_overrides.split(),
+                )
                 self.loop.offer(agent, self.loop.prepare(agent))
                 self.checkpoint_path = str(agent.checkpoint_path)
                 self.get_logger().info(f"hot-swapped to checkpoint {self.checkpoint_path}")
@@ -289,14 +313,14 @@ class ControllerNode(LifecycleNode):
             "act_ms_p50": loop.act_ms.percentile(50),
             "act_ms_p99": loop.act_ms.percentile(99),
             "budget_ms": loop.budget_ms(),
-            "planner_iterations_mean": (sum(loop.iterations.values) /
-                                        max(len(loop.iterations.values), 1)),
+            "planner_iterations_mean": (
+                sum(loop.iterations.values) / max(len(loop.iterations.values), 1)
+            ),
             "latency_ms_p50": self.latency_ms.percentile(50),
             "latency_ms_p99": self.latency_ms.percentile(99),
             "overhead_ms_p50": self.overhead_ms.percentile(50),
             "overhead_ms_p99": self.overhead_ms.percentile(99),
-            "watchdog": "stale" if state in (SafetyState.STALE, SafetyState.NO_SENSORS)
-            else "ok",
+            "watchdog": "stale" if state in (SafetyState.STALE, SafetyState.NO_SENSORS) else "ok",
             "safety_state": state.value,
             "estop": loop.estop,
             "watchdog_trips": counters.watchdog_trips,
@@ -320,8 +344,9 @@ class ControllerNode(LifecycleNode):
             level, text = WARN, f"missed ticks {v['missed_ticks']}, swap errors {v['swap_errors']}"
         else:
             level, text = OK, "running" if v["active"] else "inactive"
-        status = make_status(f"{self.get_fully_qualified_name()}: control", "m3po_controller",
-                             level, text, v)
+        status = make_status(
+            f"{self.get_fully_qualified_name()}: control", "m3po_controller", level, text, v
+        )
         self._diag_pub.publish(make_array(self.get_clock().now().to_msg(), status))
 
 

@@ -24,13 +24,9 @@ def joint_state_to_dicts(msg: JointState) -> tuple[dict[str, float], dict[str, f
     if len(set(names)) != len(names):
         raise MessageError(f"JointState has repeated joint names: {names}")
     if len(msg.position) != len(names):
-        raise MessageError(
-            f"JointState has {len(names)} names but {len(msg.position)} positions"
-        )
+        raise MessageError(f"JointState has {len(names)} names but {len(msg.position)} positions")
     if len(msg.velocity) not in (0, len(names)):
-        raise MessageError(
-            f"JointState has {len(names)} names but {len(msg.velocity)} velocities"
-        )
+        raise MessageError(f"JointState has {len(names)} names but {len(msg.velocity)} velocities")
     positions = dict(zip(names, (float(x) for x in msg.position), strict=True))
     velocities = dict(zip(names, (float(x) for x in msg.velocity), strict=False))
     return positions, velocities

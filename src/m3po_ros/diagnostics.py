@@ -18,8 +18,9 @@ def _text(value) -> str:
     return str(value)
 
 
-def make_status(name: str, hardware_id: str, level: int, message: str,
-                values: Mapping[str, object]) -> DiagnosticStatus:
+def make_status(
+    name: str, hardware_id: str, level: int, message: str, values: Mapping[str, object]
+) -> DiagnosticStatus:
     status = DiagnosticStatus()
     status.level = bytes([level]) if isinstance(level, int) else level
     status.name = name

@@ -25,7 +25,7 @@ def _substitutions(text: str) -> list:
     parts, pos = [], 0
     for m in re.finditer(r"\$\((\w+)\)", text):
         if m.start() > pos:
-            parts.append(TextSubstitution(text=text[pos:m.start()]))
+            parts.append(TextSubstitution(text=text[pos : m.start()]))
         parts.append(LaunchConfiguration(m.group(1)))
         pos = m.end()
     if pos < len(text):
@@ -36,11 +36,12 @@ def _substitutions(text: str) -> list:
 def generate_stack_launch(stack_name: str):
     """The LaunchDescription of config/stacks/<stack_name>.yaml in the installed share dir."""
     from ament_index_python.packages import get_package_share_directory
-    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import LifecycleNode, Node, PushRosNamespace
     from launch_ros.parameter_descriptions import ParameterValue
+
+    from launch import LaunchDescription
 
     config = Path(get_package_share_directory(PACKAGE)) / "config"
     stack = load_stack(stack_name, root=config)
@@ -57,13 +58,15 @@ def generate_stack_launch(stack_name: str):
             kind = BUILTIN_PARAMS.get(key) or param_type(params_cls, key)
             overrides[key] = ParameterValue(_substitutions(str(text)), value_type=kind)
         node_cls = LifecycleNode if entry.executable == "controller_node" else Node
-        actions.append(node_cls(
-            package=PACKAGE,
-            executable=entry.executable,
-            name=entry.name,
-            namespace=entry.namespace,
-            parameters=[str(config / f) for f in entry.parameters] + [overrides],
-            output="screen",
-            emulate_tty=True,
-        ))
+        actions.append(
+            node_cls(
+                package=PACKAGE,
+                executable=entry.executable,
+                name=entry.name,
+                namespace=entry.namespace,
+                parameters=[str(config / f) for f in entry.parameters] + [overrides],
+                output="screen",
+                emulate_tty=True,
+            )
+        )
     return LaunchDescription(actions)

@@ -33,8 +33,9 @@ class LearnerNode(Node):
         self.error = ""
         self.finished = False
         self._stop = threading.Event()
-        self._announce_pub = self.create_publisher(String, self.params.announce_topic,
-                                                   CHECKPOINT_QOS)
+        self._announce_pub = self.create_publisher(
+            String, self.params.announce_topic, CHECKPOINT_QOS
+        )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
         self._thread = threading.Thread(target=self._train, daemon=True, name="learner")
@@ -47,8 +48,10 @@ class LearnerNode(Node):
 
         p = self.params
         try:
-            overrides = p.overrides.split() + [f"train.out_dir={p.out_dir}",
-                                               "train.tensorboard=false"]
+            overrides = p.overrides.split() + [
+                f"train.out_dir={p.out_dir}",
+                "train.tensorboard=false",
+            ]
             cfg = load_config(p.config or None, overrides)
             trainer = build_trainer(cfg, p.out_dir, progress=False, resume=p.resume)
             trainer.on_checkpoint = self._announce
@@ -56,7 +59,8 @@ class LearnerNode(Node):
             if self._stop.is_set():
                 return
             self.get_logger().info(
-                f"training {list(trainer.tasks)} for {cfg.train.steps} steps into {p.out_dir}")
+                f"training {list(trainer.tasks)} for {cfg.train.steps} steps into {p.out_dir}"
+            )
             trainer.train()
             self.get_logger().info(f"training finished at step {trainer.step}")
         except (ConfigError, CheckpointError, ValueError, RuntimeError, OSError) as exc:
@@ -93,10 +97,14 @@ class LearnerNode(Node):
             "finished": self.finished,
             "error": self.error,
         }
-        level, text = (ERROR, self.error) if self.error else (
-            OK, "finished" if self.finished else "training")
-        status = make_status(f"{self.get_fully_qualified_name()}: learner", "m3po_learner",
-                             level, text, values)
+        level, text = (
+            (ERROR, self.error)
+            if self.error
+            else (OK, "finished" if self.finished else "training")
+        )
+        status = make_status(
+            f"{self.get_fully_qualified_name()}: learner", "m3po_learner", level, text, values
+        )
         self._diag_pub.publish(make_array(self.get_clock().now().to_msg(), status))
 
 

@@ -16,8 +16,9 @@ class ParamError(ValueError):
     """A node parameter has a value out of its range; the message names it and the value."""
 
 
-def _p(default: Any, doc: str, lo: float | None = None, hi: float | None = None,
-       choices: tuple = ()) -> Any:
+def _p(
+    default: Any, doc: str, lo: float | None = None, hi: float | None = None, choices: tuple = ()
+) -> Any:
     meta: dict[str, Any] = {"doc": doc}
     if lo is not None or hi is not None:
         meta["range"] = (-math.inf if lo is None else lo, math.inf if hi is None else hi)
@@ -43,9 +44,7 @@ def check_value(cls: type, name: str, value: Any) -> None:
         raise ParamError(f"parameter {name!r}={value!r} must be finite")
     lo_hi = f.metadata.get("range")
     if lo_hi is not None and not (lo_hi[0] <= value <= lo_hi[1]):
-        raise ParamError(
-            f"parameter {name!r}={value!r} is out of range [{lo_hi[0]}, {lo_hi[1]}]"
-        )
+        raise ParamError(f"parameter {name!r}={value!r} is out of range [{lo_hi[0]}, {lo_hi[1]}]")
     choices = f.metadata.get("choices")
     if choices and value not in choices:
         raise ParamError(f"parameter {name!r}={value!r} is not one of {list(choices)}")
@@ -85,18 +84,27 @@ class ControllerParams:
     control_rate_hz: float = _p(50.0, "fixed control rate of the timer, Hz", 1.0, 1000.0)
     use_planner: bool = _p(True, "plan with the world model; false = policy only")
     planner_budget_fraction: float = _p(
-        0.6, "share of the control period the act() call may use (planner stops before)",
-        0.05, 0.95)
+        0.6,
+        "share of the control period the act() call may use (planner stops before)",
+        0.05,
+        0.95,
+    )
     planner_overrides: str = _p("", "space-separated planner overrides, e.g. planner.horizon=3")
-    sensor_timeout_s: float = _p(0.1, "joint_states older than this trips the watchdog", 0.001,
-                                 10.0)
-    max_effort_fraction: float = _p(1.0, "command limit as a fraction of the URDF effort", 0.0,
-                                    1.0)
+    sensor_timeout_s: float = _p(
+        0.1, "joint_states older than this trips the watchdog", 0.001, 10.0
+    )
+    max_effort_fraction: float = _p(
+        1.0, "command limit as a fraction of the URDF effort", 0.0, 1.0
+    )
     max_effort_rate: float = _p(
-        50.0, "largest command change per second, in URDF effort limits", 0.1, 1e6)
+        50.0, "largest command change per second, in URDF effort limits", 0.1, 1e6
+    )
     position_margin: float = _p(
-        0.05, "within this distance of a position limit, effort pushing outward is cut (rad|m)",
-        0.0, 1.0)
+        0.05,
+        "within this distance of a position limit, effort pushing outward is cut (rad|m)",
+        0.0,
+        1.0,
+    )
     follow_learner: bool = _p(False, "hot-swap every checkpoint announced on learner_topic")
     learner_topic: str = _p("m3po/checkpoint", "topic where the learner announces checkpoints")
     device: str = _p("cpu", "torch device", choices=("cpu", "cuda", "auto"))
@@ -121,9 +129,11 @@ class SimParams:
     seed: int = _p(0, "episode seeds are seed, seed+1, ...; setting it resets", 0, 2**31 - 1)
     randomize: bool = _p(False, "domain randomisation (config/randomization/default.yaml)")
     real_time_factor: float = _p(
-        1.0, "simulated seconds per wall second; 0 = lockstep (one step per command)", 0.0, 100.0)
-    command_timeout_s: float = _p(0.2, "commands older than this are replaced by zero effort",
-                                  0.001, 10.0)
+        1.0, "simulated seconds per wall second; 0 = lockstep (one step per command)", 0.0, 100.0
+    )
+    command_timeout_s: float = _p(
+        0.2, "commands older than this are replaced by zero effort", 0.001, 10.0
+    )
     auto_reset: bool = _p(True, "start a new episode when one ends")
     publish_clock: bool = _p(True, "publish /clock (sim time) for use_sim_time nodes")
     publish_observation: bool = _p(False, "publish the env's observation on ~/observation")
@@ -162,7 +172,6 @@ def declare_from_dataclass(node: Any, cls: type) -> Any:
     """
     from rcl_interfaces.msg import (
         FloatingPointRange,
-        IntegerRange,
         ParameterDescriptor,
         SetParametersResult,
     )
@@ -174,8 +183,11 @@ def declare_from_dataclass(node: Any, cls: type) -> Any:
         if lo_hi is not None and isinstance(f.default, float):
             desc.additional_constraints = f"range [{lo_hi[0]}, {lo_hi[1]}]"
             if math.isfinite(lo_hi[0]) and math.isfinite(lo_hi[1]):
-                desc.floating_point_range = [FloatingPointRange(
-                    from_value=float(lo_hi[0]), to_value=float(lo_hi[1]), step=0.0)]
+                desc.floating_point_range = [
+                    FloatingPointRange(
+                        from_value=float(lo_hi[0]), to_value=float(lo_hi[1]), step=0.0
+                    )
+                ]
         elif lo_hi is not None and isinstance(f.default, int) and not isinstance(f.default, bool):
             desc.additional_constraints = f"range [{lo_hi[0]}, {lo_hi[1]}]"
         if f.metadata.get("choices"):

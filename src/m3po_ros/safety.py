@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
 
-class SafetyState(str, Enum):
+class SafetyState(StrEnum):
     """Why the last command looks the way it does."""
 
     OK = "ok"  # model command passed (possibly clipped)
@@ -138,11 +138,13 @@ class SafetyLayer:
             self._last[:] = 0.0
             return self._set_state(SafetyState.ESTOP, self._last.copy())
         if sensor_age_s is None:
-            return self._set_state(SafetyState.NO_SENSORS, self._toward(np.zeros_like(self._last),
-                                                                        dt_s))
+            return self._set_state(
+                SafetyState.NO_SENSORS, self._toward(np.zeros_like(self._last), dt_s)
+            )
         if not self.sensor_age_ok(sensor_age_s):
-            return self._set_state(SafetyState.STALE, self._toward(np.zeros_like(self._last),
-                                                                   dt_s))
+            return self._set_state(
+                SafetyState.STALE, self._toward(np.zeros_like(self._last), dt_s)
+            )
         sensors_finite = (
             positions is not None
             and velocities is not None
@@ -150,13 +152,15 @@ class SafetyLayer:
         )
         if not sensors_finite:
             self.counters.rejected_sensors += 1
-            return self._set_state(SafetyState.REJECTED,
-                                   self._toward(np.zeros_like(self._last), dt_s))
+            return self._set_state(
+                SafetyState.REJECTED, self._toward(np.zeros_like(self._last), dt_s)
+            )
         if effort is None or not np.all(np.isfinite(effort)):
             if effort is not None:
                 self.counters.rejected_commands += 1
-            return self._set_state(SafetyState.REJECTED,
-                                   self._toward(np.zeros_like(self._last), dt_s))
+            return self._set_state(
+                SafetyState.REJECTED, self._toward(np.zeros_like(self._last), dt_s)
+            )
         u = np.asarray(effort, np.float64).copy()
         lim = self.effort_max
         if np.any(np.abs(u) > lim):
@@ -190,7 +194,9 @@ class SafetyLayer:
         self._last = out
         return out.copy()
 
-    def _set_state(self, state: SafetyState, command: np.ndarray) -> tuple[np.ndarray, SafetyState]:
+    def _set_state(
+        self, state: SafetyState, command: np.ndarray
+    ) -> tuple[np.ndarray, SafetyState]:
         if state == SafetyState.STALE and self.state != SafetyState.STALE:
             self.counters.watchdog_trips += 1
         self.state = state

@@ -72,11 +72,13 @@ class SimNode(Node):
         self._reward_pub = self.create_publisher(Float64, "~/reward", 10)
         self._return_pub = self.create_publisher(Float64, "~/episode_return", 10)
         self._obs_pub = self.create_publisher(Float64MultiArray, "~/observation", 10)
-        self._clock_pub = self.create_publisher(Clock, "/clock", 10) if (
-            self.params.publish_clock) else None
+        self._clock_pub = (
+            self.create_publisher(Clock, "/clock", 10) if (self.params.publish_clock) else None
+        )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(Float64MultiArray, "joint_commands", self._on_command,
-                                 COMMAND_QOS)
+        self.create_subscription(
+            Float64MultiArray, "joint_commands", self._on_command, COMMAND_QOS
+        )
         self.create_subscription(String, "~/task", self._on_task, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.add_post_set_parameters_callback(self._on_params_set)
@@ -93,10 +95,12 @@ class SimNode(Node):
         self.env = make_env(task, seed=self.params.seed, randomize=self.params.randomize)
         self.task = task
         self.effort_max = np.array(
-            [self.env.joint_limits()[j][3] for j in self.env.spec.joint_names])
+            [self.env.joint_limits()[j][3] for j in self.env.spec.joint_names]
+        )
         self.get_logger().info(
             f"simulating {task}: joints {list(self.env.spec.joint_names)}, "
-            f"dt {self.env.spec.control_dt} s, randomize={self.params.randomize}")
+            f"dt {self.env.spec.control_dt} s, randomize={self.params.randomize}"
+        )
 
     def _reset(self, seed: int) -> None:
         self.obs, _ = self.env.reset(seed)
@@ -124,10 +128,12 @@ class SimNode(Node):
             self.get_logger().error(f"task switch refused: {exc}")
             return
         if tuple(env.spec.joint_names) != tuple(self.env.spec.joint_names) or set(
-                env.observation_spec.input_names) - set(self._input_pubs):
+            env.observation_spec.input_names
+        ) - set(self._input_pubs):
             self.get_logger().error(
                 f"task switch refused: {msg.data!r} is not a task of this robot "
-                f"(joints {list(self.env.spec.joint_names)})")
+                f"(joints {list(self.env.spec.joint_names)})"
+            )
             return
         self._build_env(msg.data)
         self._next_episode()
@@ -178,8 +184,11 @@ class SimNode(Node):
         self._publish_state()
 
     def _publish_state(self) -> None:
-        stamp = sim_time_msg(self._sim_time) if self.params.publish_clock else (
-            self.get_clock().now().to_msg())
+        stamp = (
+            sim_time_msg(self._sim_time)
+            if self.params.publish_clock
+            else (self.get_clock().now().to_msg())
+        )
         if self._clock_pub is not None:
             self._clock_pub.publish(Clock(clock=stamp))
         names, pos, vel, eff = self.env.joint_state()
@@ -193,12 +202,22 @@ class SimNode(Node):
     def _publish_diagnostics(self) -> None:
         wall = time.monotonic() - self._wall_start
         rtf = self._sim_time / wall if wall > 0 else 0.0
-        values = {"task": self.task, "steps": self.steps, "episodes": self.episodes_done,
-                  "last_return": self.last_return, "real_time_factor": rtf,
-                  "bad_commands": self.bad_commands}
+        values = {
+            "task": self.task,
+            "steps": self.steps,
+            "episodes": self.episodes_done,
+            "last_return": self.last_return,
+            "real_time_factor": rtf,
+            "bad_commands": self.bad_commands,
+        }
         level = WARN if self.bad_commands else OK
-        status = make_status(f"{self.get_fully_qualified_name()}: sim", "mujoco", level,
-                             f"{self.task} episode {self.episode}", values)
+        status = make_status(
+            f"{self.get_fully_qualified_name()}: sim",
+            "mujoco",
+            level,
+            f"{self.task} episode {self.episode}",
+            values,
+        )
         self._diag_pub.publish(make_array(self.get_clock().now().to_msg(), status))
 
 

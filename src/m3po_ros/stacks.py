@@ -80,8 +80,9 @@ class Stack:
         values = self.defaults()
         unknown = sorted(set(args or {}) - set(values))
         if unknown:
-            raise StackError(f"stack {self.name!r}: unknown arguments {unknown}; "
-                             f"it takes {sorted(values)}")
+            raise StackError(
+                f"stack {self.name!r}: unknown arguments {unknown}; it takes {sorted(values)}"
+            )
         values.update(args or {})
         base_ns = values.get("namespace", "").strip("/")
         out = []
@@ -130,8 +131,9 @@ def load_stack(name_or_path: str | Path, root: Path | None = None) -> Stack:
     if path.suffix not in (".yaml", ".yml"):
         path = root / "stacks" / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise StackError(f"stack {str(name_or_path)!r} not found at {path}; "
-                         f"stacks: {list_stacks(root)}")
+        raise StackError(
+            f"stack {str(name_or_path)!r} not found at {path}; stacks: {list_stacks(root)}"
+        )
     data = yaml.safe_load(path.read_text()) or {}
     unknown = sorted(set(data) - {"description", "arguments", "nodes"})
     if unknown:
@@ -147,22 +149,31 @@ def load_stack(name_or_path: str | Path, root: Path | None = None) -> Stack:
             raise StackError(f"stack {path}: node {i} has unknown keys {extra}")
         exe = entry.get("executable")
         if exe not in EXECUTABLES:
-            raise StackError(f"stack {path}: node {i} executable {exe!r} is not one of "
-                             f"{sorted(EXECUTABLES)}")
+            raise StackError(
+                f"stack {path}: node {i} executable {exe!r} is not one of {sorted(EXECUTABLES)}"
+            )
         params_cls = EXECUTABLES[exe][2]
         fields = set(params_cls.__dataclass_fields__) | set(BUILTIN_PARAMS)
         sets = entry.get("set") or {}
         bad = sorted(set(sets) - fields)
         if bad:
-            raise StackError(f"stack {path}: node {entry.get('name')!r} sets unknown "
-                             f"parameters {bad}")
+            raise StackError(
+                f"stack {path}: node {entry.get('name')!r} sets unknown parameters {bad}"
+            )
         for f in entry.get("parameters") or []:
             if not (root / f).is_file():
                 raise StackError(f"stack {path}: parameter file {f!r} not found in {root}")
-        nodes.append(NodeEntry(exe, str(entry.get("name", exe)), str(entry.get("namespace", "")),
-                               tuple(entry.get("parameters") or ()),
-                               tuple((k, v if not isinstance(v, bool) else str(v).lower())
-                                     for k, v in sets.items())))
+        nodes.append(
+            NodeEntry(
+                exe,
+                str(entry.get("name", exe)),
+                str(entry.get("namespace", "")),
+                tuple(entry.get("parameters") or ()),
+                tuple(
+                    (k, v if not isinstance(v, bool) else str(v).lower()) for k, v in sets.items()
+                ),
+            )
+        )
     if not nodes:
         raise StackError(f"stack {path} names no nodes")
     return Stack(path.stem, str(data.get("description", "")), arguments, tuple(nodes), root)

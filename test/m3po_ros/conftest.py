@@ -14,8 +14,12 @@ from ros_harness import Ros  # noqa: E402
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHIPPED_REACH = FIXTURES / "arm2_reach_tiny"
 # Small planner so that a planning tick fits a 20 ms period on a shared 2-core CPU.
-SMALL_PLANNER = ["planner.num_samples=64", "planner.iterations=3", "planner.num_elites=8",
-                 "planner.num_pi_trajs=8"]
+SMALL_PLANNER = [
+    "planner.num_samples=64",
+    "planner.iterations=3",
+    "planner.num_elites=8",
+    "planner.num_pi_trajs=8",
+]
 
 
 def make_random_checkpoint(path: Path, tasks: list[str], seed: int = 0) -> Path:

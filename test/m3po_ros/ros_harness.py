@@ -59,8 +59,9 @@ class Ros:
     def collect(self, msg_type, topic: str, qos=10) -> list:
         """Messages on `topic` as (monotonic arrival time, msg), appended as they arrive."""
         out: list = []
-        self.probe.create_subscription(msg_type, topic,
-                                       lambda m: out.append((time.monotonic(), m)), qos)
+        self.probe.create_subscription(
+            msg_type, topic, lambda m: out.append((time.monotonic(), m)), qos
+        )
         return out
 
     def publisher(self, msg_type, topic: str, qos=10):
@@ -116,8 +117,9 @@ def set_param(ros: Ros, node_name: str, name: str, value):
     return ros.call(SetParameters, f"{node_name}/set_parameters", req).results[0]
 
 
-def node_process(module: str, params: dict, name: str | None = None,
-                 log: Path | None = None) -> subprocess.Popen:
+def node_process(
+    module: str, params: dict, name: str | None = None, log: Path | None = None
+) -> subprocess.Popen:
     """Start `python -m m3po_ros.<module>` with `--ros-args -p` parameters, same ROS env."""
     args = [sys.executable, "-m", f"m3po_ros.{module}", "--ros-args"]
     if name:

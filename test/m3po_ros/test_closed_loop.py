@@ -56,8 +56,11 @@ class Publisher:
 def test_trained_controller_beats_zero_and_random(ros, reach_checkpoint, tmp_path):
     returns = ros.collect(Float64, "sim/episode_return", 100)
     commands = ros.collect(Float64MultiArray, "joint_commands", 100)
-    sim = node_process("sim_node", {"task": TASK, "randomize": False, "seed": 0,
-                                    "publish_clock": False}, log=tmp_path / "sim.log")
+    sim = node_process(
+        "sim_node",
+        {"task": TASK, "randomize": False, "seed": 0, "publish_clock": False},
+        log=tmp_path / "sim.log",
+    )
     ctl = None
     try:
         wait_for(lambda: ros.probe.count_publishers("/sim/episode_return") > 0, 30, "sim node")
@@ -68,10 +71,18 @@ def test_trained_controller_beats_zero_and_random(ros, reach_checkpoint, tmp_pat
         pub = Publisher(ros, lambda: rng.uniform(-EFFORT_MAX, EFFORT_MAX))
         random = run_episodes(ros, returns)
         pub.stop()
-        ctl = node_process("controller_node", {
-            "checkpoint": str(reach_checkpoint), "task": TASK, "autostart": True,
-            "use_planner": True, "planner_budget_fraction": 0.6, "control_rate_hz": 50.0,
-        }, log=tmp_path / "controller.log")
+        ctl = node_process(
+            "controller_node",
+            {
+                "checkpoint": str(reach_checkpoint),
+                "task": TASK,
+                "autostart": True,
+                "use_planner": True,
+                "planner_budget_fraction": 0.6,
+                "control_rate_hz": 50.0,
+            },
+            log=tmp_path / "controller.log",
+        )
         n = len(commands)
         wait_for(lambda: len(commands) > n + 10, 60, "controller commands")
         trained = run_episodes(ros, returns)

@@ -18,7 +18,12 @@ def agent(random_checkpoint):
 
 def snapshot_of(env, stamp=0.0) -> SensorSnapshot:
     names, pos, vel, _ = env.joint_state()
-    return SensorSnapshot(dict(zip(names, pos)), dict(zip(names, vel)), env.task_inputs(), stamp)
+    return SensorSnapshot(
+        dict(zip(names, pos, strict=True)),
+        dict(zip(names, vel, strict=True)),
+        env.task_inputs(),
+        stamp,
+    )
 
 
 def make_loop(agent, **kw) -> ControlLoop:
@@ -34,8 +39,9 @@ def test_tick_observation_equals_env_and_command_matches_policy(agent):
     res = loop.tick(snapshot_of(env), now_s=0.0)
     assert res.state == SafetyState.OK and res.error == ""
     np.testing.assert_array_equal(res.obs, obs)
-    expected = agent.act(agent.pad_obs(obs, TASK)[None], [TASK], explore=False,
-                         use_planner=False).action[0, :2]
+    expected = agent.act(
+        agent.pad_obs(obs, TASK)[None], [TASK], explore=False, use_planner=False
+    ).action[0, :2]
     np.testing.assert_allclose(res.command, expected * loop.context.effort_max, rtol=1e-6)
 
 
@@ -49,8 +55,7 @@ def test_planner_budget_respected_and_zero_budget_falls_back(agent):
     assert all(r.state == SafetyState.OK for r in res)
     assert loop.budget_ms() == pytest.approx(12.0)
     # A period too short for one planner iteration: the policy's action is used.
-    tiny = ControlLoop(agent, TASK, SafetyConfig(), 0.0005, use_planner=True,
-                       budget_fraction=0.05)
+    tiny = ControlLoop(agent, TASK, SafetyConfig(), 0.0005, use_planner=True, budget_fraction=0.05)
     r = tiny.tick(snapshot_of(env), now_s=0.0)
     assert r.state == SafetyState.OK and not r.planned and r.iterations == 0
 

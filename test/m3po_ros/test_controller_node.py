@@ -65,8 +65,14 @@ class FakeRobot:
 
 
 def start_controller(ros, checkpoint, **params) -> ControllerNode:
-    values = {"checkpoint": str(checkpoint), "task": TASK, "autostart": True,
-              "use_planner": False, "diagnostics_period_s": 0.1, **params}
+    values = {
+        "checkpoint": str(checkpoint),
+        "task": TASK,
+        "autostart": True,
+        "use_planner": False,
+        "diagnostics_period_s": 0.1,
+        **params,
+    }
     overrides = [Parameter(k, value=v) for k, v in values.items()]
     return ros.spin(ControllerNode(context=ros.context, parameter_overrides=overrides))
 
@@ -87,8 +93,15 @@ def test_lifecycle_transitions(ros, random_checkpoint):
     cmds = ros.collect(Float64MultiArray, "joint_commands", 100)
     robot = FakeRobot(ros)
     try:
-        node = ros.spin(ControllerNode(context=ros.context, parameter_overrides=[
-            Parameter("task", value=TASK), Parameter("use_planner", value=False)]))
+        node = ros.spin(
+            ControllerNode(
+                context=ros.context,
+                parameter_overrides=[
+                    Parameter("task", value=TASK),
+                    Parameter("use_planner", value=False),
+                ],
+            )
+        )
         assert get_state(ros, "/controller") == "unconfigured"
         # No checkpoint: configure fails and the node stays unconfigured.
         assert not change_state(ros, "/controller", Transition.TRANSITION_CONFIGURE)
@@ -127,8 +140,9 @@ def test_watchdog_trips_when_joint_states_stop_and_recovers(ros, random_checkpoi
         wait_for(lambda: latest_control_status(diags).get("watchdog") == "ok", 10, "watchdog ok")
         wait_for(lambda: np.any(commands_array(cmds)[-5:] != 0), 5, "model commands")
         robot.paused = True
-        wait_for(lambda: latest_control_status(diags).get("watchdog") == "stale", 5,
-                 "watchdog to trip")
+        wait_for(
+            lambda: latest_control_status(diags).get("watchdog") == "stale", 5, "watchdog to trip"
+        )
         status = latest_control_status(diags)
         assert status["safety_state"] == "stale" and int(status["watchdog_trips"]) == 1
         time.sleep(0.15)
@@ -148,8 +162,11 @@ def test_nan_input_never_reaches_command_topic(ros, random_checkpoint):
         start_controller(ros, random_checkpoint)
         wait_for(lambda: len(cmds) >= 10, 10, "commands")
         robot.nan = True
-        wait_for(lambda: int(latest_control_status(diags).get("rejected_sensors", 0)) >= 10, 5,
-                 "NaN readings to be rejected")
+        wait_for(
+            lambda: int(latest_control_status(diags).get("rejected_sensors", 0)) >= 10,
+            5,
+            "NaN readings to be rejected",
+        )
         time.sleep(0.1)
         robot.nan = False
         time.sleep(0.3)
@@ -161,18 +178,26 @@ def test_nan_input_never_reaches_command_topic(ros, random_checkpoint):
 
 
 @pytest.mark.parametrize("fraction", [0.5])
-def test_commands_within_limits_under_random_models(ros, random_checkpoint,
-                                                    random_checkpoint_b, fraction):
+def test_commands_within_limits_under_random_models(
+    ros, random_checkpoint, random_checkpoint_b, fraction
+):
     cmds = ros.collect(Float64MultiArray, "joint_commands", 1000)
     robot = FakeRobot(ros, rate_hz=200)
     robot.random_states = True
     rate = 10.0  # effort limits per second
     try:
-        node = start_controller(ros, random_checkpoint, max_effort_fraction=fraction,
-                                max_effort_rate=rate, control_rate_hz=100.0, use_planner=True)
+        node = start_controller(
+            ros,
+            random_checkpoint,
+            max_effort_fraction=fraction,
+            max_effort_rate=rate,
+            control_rate_hz=100.0,
+            use_planner=True,
+        )
         wait_for(lambda: len(cmds) >= 60, 10, "commands")
         ros.publisher(String, "/controller/checkpoint").publish(
-            String(data=str(random_checkpoint_b)))
+            String(data=str(random_checkpoint_b))
+        )
         wait_for(lambda: node.loop.swaps == 1, 20, "second random model")
         n = len(cmds)
         wait_for(lambda: len(cmds) >= n + 60, 10, "commands of the second model")
@@ -188,7 +213,8 @@ def test_commands_within_limits_under_random_models(ros, random_checkpoint,
 
 
 def test_hot_swap_without_missed_tick_and_corrupt_checkpoint_refused(
-        ros, random_checkpoint, random_checkpoint_b, tmp_path):
+    ros, random_checkpoint, random_checkpoint_b, tmp_path
+):
     cmds = ros.collect(Float64MultiArray, "joint_commands", 1000)
     robot = FakeRobot(ros)
     swap = ros.publisher(String, "/controller/checkpoint")
@@ -227,11 +253,17 @@ def test_hot_swap_without_missed_tick_and_corrupt_checkpoint_refused(
 
 def test_bad_parameters_refused(ros, random_checkpoint):
     with pytest.raises(ParamError, match=r"'control_rate_hz'=5000.0 is out of range"):
-        ControllerNode(context=ros.context, node_name="bad",
-                       parameter_overrides=[Parameter("control_rate_hz", value=5000.0)])
+        ControllerNode(
+            context=ros.context,
+            node_name="bad",
+            parameter_overrides=[Parameter("control_rate_hz", value=5000.0)],
+        )
     with pytest.raises(ParamError, match=r"'device'='tpu'"):
-        ControllerNode(context=ros.context, node_name="bad2",
-                       parameter_overrides=[Parameter("device", value="tpu")])
+        ControllerNode(
+            context=ros.context,
+            node_name="bad2",
+            parameter_overrides=[Parameter("device", value="tpu")],
+        )
     start_controller(ros, random_checkpoint, autostart=False)
     result = set_param(ros, "/controller", "planner_budget_fraction", 2.0)
     assert not result.successful and "planner_budget_fraction" in result.reason

@@ -1,4 +1,4 @@
-"""learner_node over DDS: it trains, announces checkpoints, and running controllers pick them up."""
+"""learner_node over DDS: it trains, announces checkpoints, running controllers pick them up."""
 
 from __future__ import annotations
 
@@ -12,20 +12,44 @@ from m3po_ros.diagnostics import values_of
 from m3po_ros.learner_node import LearnerNode
 
 TASK = "arm2/reach"
-TRAIN = " ".join([
-    "model.preset=tiny", f"train.tasks=[{TASK}]", "train.steps=450", "train.seed_steps=150",
-    "train.checkpoint_every=150", "train.eval_every=0", "train.eval_episodes=1",
-    "train.segment_steps=32", "train.utd=0.25", "train.num_threads=1", "train.device=cpu",
-    "train.buffer_size=5000", "optim.batch_size=32", "planner.num_samples=32",
-    "planner.iterations=1", "planner.num_elites=4", "planner.num_pi_trajs=4",
-])
+TRAIN = " ".join(
+    [
+        "model.preset=tiny",
+        f"train.tasks=[{TASK}]",
+        "train.steps=450",
+        "train.seed_steps=150",
+        "train.checkpoint_every=150",
+        "train.eval_every=0",
+        "train.eval_episodes=1",
+        "train.segment_steps=32",
+        "train.utd=0.25",
+        "train.num_threads=1",
+        "train.device=cpu",
+        "train.buffer_size=5000",
+        "optim.batch_size=32",
+        "planner.num_samples=32",
+        "planner.iterations=1",
+        "planner.num_elites=4",
+        "planner.num_pi_trajs=4",
+    ]
+)
 
 
 def controller(ros, name: str, **params) -> ControllerNode:
-    values = {"task": TASK, "autostart": True, "follow_learner": True, "use_planner": False,
-              **params}
-    return ros.spin(ControllerNode(node_name=name, context=ros.context, parameter_overrides=[
-        Parameter(k, value=v) for k, v in values.items()]))
+    values = {
+        "task": TASK,
+        "autostart": True,
+        "follow_learner": True,
+        "use_planner": False,
+        **params,
+    }
+    return ros.spin(
+        ControllerNode(
+            node_name=name,
+            context=ros.context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
+        )
+    )
 
 
 def test_learner_checkpoint_picked_up_by_running_controller(ros, random_checkpoint, tmp_path):
@@ -34,9 +58,17 @@ def test_learner_checkpoint_picked_up_by_running_controller(ros, random_checkpoi
     running = controller(ros, "running", checkpoint=str(random_checkpoint))
     waiting = controller(ros, "waiting")  # no checkpoint yet: starts with the first one
     assert running.loop is not None and waiting.loop is None
-    learner = ros.spin(LearnerNode(context=ros.context, parameter_overrides=[
-        Parameter("overrides", value=TRAIN), Parameter("out_dir", value=str(tmp_path / "run")),
-        Parameter("resume", value=False), Parameter("diagnostics_period_s", value=0.2)]))
+    learner = ros.spin(
+        LearnerNode(
+            context=ros.context,
+            parameter_overrides=[
+                Parameter("overrides", value=TRAIN),
+                Parameter("out_dir", value=str(tmp_path / "run")),
+                Parameter("resume", value=False),
+                Parameter("diagnostics_period_s", value=0.2),
+            ],
+        )
+    )
     wait_for(lambda: len(announced) >= 1, 120, "the learner's first checkpoint")
     first = announced[0][1].data
     assert first.startswith(str(tmp_path / "run" / "checkpoints"))

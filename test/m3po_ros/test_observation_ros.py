@@ -32,21 +32,39 @@ def test_controller_observation_equals_env_observation(ros, random_checkpoint, a
     checked = []
     for _, group in groupby(all_tasks, key=robot_of):
         tasks = list(group)
-        sim = ros.spin(SimNode(context=ros.context, parameter_overrides=[
-            Parameter("task", value=tasks[0]), Parameter("real_time_factor", value=0.0),
-            Parameter("publish_observation", value=True), Parameter("seed", value=7)]))
-        ctl = ros.spin(ControllerNode(context=ros.context, parameter_overrides=[
-            Parameter("checkpoint", value=str(random_checkpoint)),
-            Parameter("task", value=tasks[0]), Parameter("autostart", value=True),
-            Parameter("use_planner", value=False), Parameter("publish_observation", value=True),
-            Parameter("sensor_timeout_s", value=1.0)]))
+        sim = ros.spin(
+            SimNode(
+                context=ros.context,
+                parameter_overrides=[
+                    Parameter("task", value=tasks[0]),
+                    Parameter("real_time_factor", value=0.0),
+                    Parameter("publish_observation", value=True),
+                    Parameter("seed", value=7),
+                ],
+            )
+        )
+        ctl = ros.spin(
+            ControllerNode(
+                context=ros.context,
+                parameter_overrides=[
+                    Parameter("checkpoint", value=str(random_checkpoint)),
+                    Parameter("task", value=tasks[0]),
+                    Parameter("autostart", value=True),
+                    Parameter("use_planner", value=False),
+                    Parameter("publish_observation", value=True),
+                    Parameter("sensor_timeout_s", value=1.0),
+                ],
+            )
+        )
         sim_task = ros.publisher(String, "sim/task")
         ctl_task = ros.publisher(String, "controller/task")
         for i, task in enumerate(tasks):
             if i:
                 ctl_task.publish(String(data=task))
                 sim_task.publish(String(data=task))
-                wait_for(lambda t=task: ctl.loop.task == t and sim.task == t, 5, "switch")
+                wait_for(
+                    lambda t=task, c=ctl, s=sim: c.loop.task == t and s.task == t, 5, "switch"
+                )
                 time.sleep(0.1)
             sim_obs.clear()
             ctl_obs.clear()

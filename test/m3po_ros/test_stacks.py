@@ -81,12 +81,13 @@ def _fake_launch_modules(share: Path) -> dict[str, types.ModuleType]:
         "ament_index_python.packages": {"get_package_share_directory": lambda p: str(share)},
         "launch": {"LaunchDescription": lambda actions: list(actions)},
         "launch.actions": {"DeclareLaunchArgument": _Recorder},
-        "launch.substitutions": {"LaunchConfiguration": _Recorder,
-                                 "TextSubstitution": _Recorder},
+        "launch.substitutions": {"LaunchConfiguration": _Recorder, "TextSubstitution": _Recorder},
         "launch_ros": {},
-        "launch_ros.actions": {"Node": type("Node", (_Recorder,), {}),
-                               "LifecycleNode": type("LifecycleNode", (_Recorder,), {}),
-                               "PushRosNamespace": _Recorder},
+        "launch_ros.actions": {
+            "Node": type("Node", (_Recorder,), {}),
+            "LifecycleNode": type("LifecycleNode", (_Recorder,), {}),
+            "PushRosNamespace": _Recorder,
+        },
         "launch_ros.parameter_descriptions": {"ParameterValue": _Recorder},
     }.items():
         mod = types.ModuleType(name)
@@ -112,7 +113,8 @@ def test_launch_files_start_the_stack_nodes(name, monkeypatch):
     assert {a.name for a in stack.arguments} <= declared
     nodes = [a for a in actions if type(a).__name__ in ("Node", "LifecycleNode")]
     assert [(n.kwargs["executable"], n.kwargs["name"]) for n in nodes] == [
-        (e.executable, e.name) for e in stack.nodes]
+        (e.executable, e.name) for e in stack.nodes
+    ]
     for node, entry in zip(nodes, stack.nodes, strict=True):
         files = [p for p in node.kwargs["parameters"] if isinstance(p, str)]
         assert files == [str(REPO / "config" / f) for f in entry.parameters]
@@ -131,25 +133,45 @@ def _env() -> dict[str, str]:
     return env
 
 
-BRINGUP = ("import argparse, sys; from m3po_ros import cli_bringup; "
-           "p = argparse.ArgumentParser(); cli_bringup.add_parser(p.add_subparsers()); "
-           "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")
+BRINGUP = (
+    "import argparse, sys; from m3po_ros import cli_bringup; "
+    "p = argparse.ArgumentParser(); cli_bringup.add_parser(p.add_subparsers()); "
+    "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
+)
 
 
 def test_bringup_parser_does_not_import_rclpy():
-    code = ("import argparse, sys; from m3po_ros import cli_bringup; "
-            "cli_bringup.add_parser(argparse.ArgumentParser().add_subparsers()); "
-            "print('rclpy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
-                         text=True, check=True)
+    code = (
+        "import argparse, sys; from m3po_ros import cli_bringup; "
+        "cli_bringup.add_parser(argparse.ArgumentParser().add_subparsers()); "
+        "print('rclpy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=_env(), capture_output=True, text=True, check=True
+    )
     assert out.stdout.split() == ["False"]
 
 
 def test_bringup_sim_runs_closed_loop_with_the_stack_files(random_checkpoint):
-    args = ["bringup", "sim", "--checkpoint", str(random_checkpoint), "--duration", "4.5",
-            "--arg", "randomize=false", "--namespace", "robot"]
-    out = subprocess.run([sys.executable, "-c", BRINGUP, *args], env=_env(),
-                         capture_output=True, text=True, timeout=90)
+    args = [
+        "bringup",
+        "sim",
+        "--checkpoint",
+        str(random_checkpoint),
+        "--duration",
+        "4.5",
+        "--arg",
+        "randomize=false",
+        "--namespace",
+        "robot",
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", BRINGUP, *args],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0, text
     assert "2 nodes (/robot/sim, /robot/controller)" in text
