@@ -225,6 +225,10 @@ def load_agent(path: str | Path, device: str = "auto", overrides: list[str] | No
 
     ck = read_checkpoint(path, load_optimizer=load_optimizer)
     cfg = ck.config
+    if cfg.train.robots:
+        from m3po_learning.trainer import register_robots
+
+        register_robots(cfg.train.robots)
     if overrides:
         cfg = config_from_dict(merge(cfg.to_dict(), parse_overrides(overrides)))
         if cfg.model != ck.config.model:

@@ -185,9 +185,10 @@ class TrainConfig:
     num_threads: int = 2  # torch intra-op threads on CPU
     randomize: bool = False  # domain randomisation during training
     tensorboard: bool = True  # also log to TensorBoard
+    robots: tuple[str, ...] = ()  # bring-your-own robot tasks as "path/to/robot.urdf:reach|track"
 
     def __post_init__(self) -> None:
-        _check(len(self.tasks) > 0, "train.tasks is empty")
+        _check(len(self.tasks) + len(self.robots) > 0, "train.tasks and train.robots are empty")
         _check(self.steps > 0, f"train.steps={self.steps} must be > 0")
         _check(self.seed_steps >= 0, f"train.seed_steps={self.seed_steps} must be >= 0")
         _check(self.segment_steps > 1, f"train.segment_steps={self.segment_steps} must be > 1")
@@ -195,6 +196,8 @@ class TrainConfig:
         _check(self.buffer_size > 0, f"train.buffer_size={self.buffer_size} must be > 0")
         _check(self.eval_episodes > 0, f"train.eval_episodes={self.eval_episodes} must be > 0")
         _check(self.num_threads > 0, f"train.num_threads={self.num_threads} must be > 0")
+        for r in self.robots:
+            _check(":" in r, f"train.robots entry {r!r} is not 'path/to/robot.urdf:TASK'")
         _check(
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
             f"train.device={self.device!r} not in auto/cpu/cuda[:N]",

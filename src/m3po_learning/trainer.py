@@ -249,6 +249,17 @@ class Trainer:
         return True
 
 
+def register_robots(entries) -> list[str]:
+    """Register bring-your-own URDF robot tasks ("robot.urdf:reach"); returns their task names."""
+    from m3po_learning.envs import make_robot_task
+
+    names = []
+    for entry in entries:
+        urdf, _, task = entry.rpartition(":")
+        names.append(make_robot_task(urdf, task))
+    return names
+
+
 def resolve_tasks(names) -> list[str]:
     """Expand task-set names (config/tasks/*.yaml) and keep task names; order kept, no repeats."""
     from m3po_learning.envs import list_tasks, load_task_set
@@ -271,7 +282,9 @@ def build_trainer(cfg: Config, out_dir: str | Path | None = None, progress: bool
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed)
     out = Path(out_dir or cfg.train.out_dir)
-    tasks = resolve_tasks(cfg.train.tasks)
+    byo = register_robots(cfg.train.robots)
+    tasks = resolve_tasks(cfg.train.tasks) if cfg.train.tasks else []
+    tasks += [t for t in byo if t not in tasks]
     env = VectorEnv(tasks, seed=cfg.train.seed, randomize=cfg.train.randomize)
     agent = M3POAgent(cfg, env.specs, device=cfg.train.device)
     buffer = ReplayBuffer(len(tasks), list(range(len(tasks))), agent.obs_dim, agent.action_dim,

@@ -61,6 +61,51 @@ def test_train_leaves_loadable_checkpoint_then_resume_and_eval(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert set(json.loads(res.read_text())) == {"pendulum/swingup"}
 
+    vids = tmp_path / "videos"
+    out = m3po("eval", "--checkpoint", str(run), "--episodes", "1", "--policy-only",
+               "--video", str(vids), "--video-format", "gif")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (vids / "pendulum_swingup.gif").stat().st_size > 10_000
+    assert (vids / "contact_sheet.png").stat().st_size > 1_000
+
+
+URDF = """<?xml version="1.0"?>
+<robot name="my_arm">
+  <link name="base"><inertial><mass value="1"/><inertia ixx="0.01" iyy="0.01" izz="0.01"
+    ixy="0" ixz="0" iyz="0"/></inertial></link>
+  <link name="upper"><inertial><origin xyz="0.15 0 0"/><mass value="0.5"/>
+    <inertia ixx="0.001" iyy="0.004" izz="0.004" ixy="0" ixz="0" iyz="0"/></inertial>
+    <visual><origin xyz="0.15 0 0" rpy="0 1.5708 0"/><geometry><cylinder radius="0.02"
+    length="0.3"/></geometry></visual></link>
+  <link name="fore"><inertial><origin xyz="0.12 0 0"/><mass value="0.3"/>
+    <inertia ixx="0.001" iyy="0.002" izz="0.002" ixy="0" ixz="0" iyz="0"/></inertial>
+    <visual><origin xyz="0.12 0 0" rpy="0 1.5708 0"/><geometry><cylinder radius="0.015"
+    length="0.24"/></geometry></visual></link>
+  <joint name="shoulder" type="revolute"><parent link="base"/><child link="upper"/>
+    <axis xyz="0 0 1"/><limit lower="-2.5" upper="2.5" velocity="6" effort="4"/></joint>
+  <joint name="elbow" type="revolute"><parent link="upper"/><child link="fore"/>
+    <origin xyz="0.3 0 0"/><axis xyz="0 0 1"/>
+    <limit lower="-2.5" upper="2.5" velocity="8" effort="2"/></joint>
+</robot>
+"""
+
+
+def test_bring_your_own_robot_cli(tmp_path):
+    urdf = tmp_path / "my_arm.urdf"
+    urdf.write_text(URDF)
+    run = tmp_path / "byo"
+    out = m3po("train", "--robot", str(urdf), "--task", "reach", "--out", str(run),
+               "--no-progress", "train.steps=128", "train.eval_every=0",
+               "train.checkpoint_every=0", *FAST)
+    assert out.returncode == 0, out.stderr[-3000:]
+    agent = load_agent(run, device="cpu")  # re-registers the URDF task from the config
+    assert agent.tasks == ["my_arm/reach"]
+    assert agent.specs[0].joint_names == ("shoulder", "elbow")
+    bad = tmp_path / "bad.urdf"
+    bad.write_text("<robot name='x'><link name='a'/></robot>")
+    out = m3po("train", "--robot", str(bad), "--out", str(tmp_path / "bad"), *FAST)
+    assert out.returncode == 2 and "actuated" in out.stderr and "Traceback" not in out.stderr
+
 
 @pytest.mark.parametrize(
     "args, message",

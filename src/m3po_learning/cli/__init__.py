@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ConfigError, CheckpointError, KeyError, ValueError, FileNotFoundError) as exc:
+        # ValueError covers the env layer's TaskSetError and UrdfError
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"m3po {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -24,6 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--reality-gap", metavar="VARIANT",
                    help="evaluate on a named reality-gap variant (e.g. heavy, delayed, all)")
     p.add_argument("--video", metavar="DIR", help="write one video per task and a contact sheet")
+    p.add_argument("--video-format", choices=("mp4", "gif"), default="mp4",
+                   help="video container (default mp4)")
     p.add_argument("--json", metavar="FILE", help="also write the returns as JSON")
     p.add_argument("--seed", type=int, default=10_000, help="evaluation seed")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -48,10 +50,20 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(returns, indent=1))
     if args.video:
-        from m3po_learning.video import write_videos
+        from m3po_learning.envs import record_videos
 
-        paths = write_videos(agent, args.tasks or agent.tasks, Path(args.video),
-                             use_planner=not args.policy_only, reality_gap=args.reality_gap)
-        for p in paths:
+        def policy_for(task):
+            def act(obs):
+                padded = agent.pad_obs(obs, task)[None]
+                out = agent.act(padded, [task], explore=False,
+                                use_planner=not args.policy_only, budget_ms=args.budget_ms)
+                return out.action[0]
+
+            agent.reset_warm_start()
+            return act
+
+        paths = record_videos(args.tasks or agent.tasks, Path(args.video), policy_for,
+                              fmt=args.video_format, reality_gap=args.reality_gap)
+        for p in paths.values():
             print(f"wrote {p}")
     return 0

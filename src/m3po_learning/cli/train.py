@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from m3po_learning.cli.common import add_config_args
 
@@ -21,6 +22,10 @@ def add_parser(sub) -> None:
                    help="continue from DIR/checkpoints/latest if present")
     p.add_argument("--tasks", type=_task_list, metavar="TASK[,TASK...]",
                    help="comma-separated task or task-set names (overrides train.tasks)")
+    p.add_argument("--robot", metavar="URDF", help="bring your own robot: train on a task of "
+                   "this URDF (joint names and limits are read from it)")
+    p.add_argument("--task", choices=("reach", "track"), default="reach",
+                   help="task for --robot (default reach)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -32,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.tasks:
         overrides.append("train.tasks=[" + ",".join(args.tasks) + "]")
+    if args.robot:
+        overrides.append(f"train.robots=[{Path(args.robot).resolve()}:{args.task}]")
+        if not args.tasks:
+            overrides.append("train.tasks=[]")
     cfg = load_config(args.config, overrides)
     trainer = build_trainer(cfg, args.out, progress=not args.no_progress, resume=args.resume)
     try:
