@@ -66,6 +66,7 @@ class ControllerNode(LifecycleNode):
         self.checkpoint_path = ""
         self.latency_ms = RollingStats()  # joint_states arrival -> command published
         self.overhead_ms = RollingStats()  # tick time outside act(), incl. publishing
+        self.compute_ms = RollingStats()  # timer tick -> command published
         self._reset_tick_clock()
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._waiting_sub = None
@@ -291,6 +292,7 @@ class ControllerNode(LifecycleNode):
         if res.state == SafetyState.OK:
             self.latency_ms.add((done - stamp) * 1000.0)
             self.overhead_ms.add((done - now) * 1000.0 - res.act_ms)
+            self.compute_ms.add((done - now) * 1000.0)
         if self._obs_pub is not None and res.obs is not None:
             self._obs_pub.publish(array_to_msg(res.obs))
 
@@ -318,6 +320,8 @@ class ControllerNode(LifecycleNode):
             ),
             "latency_ms_p50": self.latency_ms.percentile(50),
             "latency_ms_p99": self.latency_ms.percentile(99),
+            "tick_to_command_ms_p50": self.compute_ms.percentile(50),
+            "tick_to_command_ms_p99": self.compute_ms.percentile(99),
             "overhead_ms_p50": self.overhead_ms.percentile(50),
             "overhead_ms_p99": self.overhead_ms.percentile(99),
             "watchdog": "stale" if state in (SafetyState.STALE, SafetyState.NO_SENSORS) else "ok",
