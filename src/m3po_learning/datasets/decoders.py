@@ -94,6 +94,7 @@ class JointStateDecoder(_Rows):
         self.required = set(required)
         self.need_velocity = set(need_velocity)
         self._layouts: dict[tuple, np.ndarray] = {}
+        self._complete: dict[tuple, bool] = {}  # layout carries every wanted joint
 
     def _layout(self, names: tuple) -> np.ndarray:
         index = {n: i for i, n in enumerate(names)}
@@ -111,12 +112,18 @@ class JointStateDecoder(_Rows):
         idx = self._layouts.get(names)
         if idx is None:
             idx = self._layouts[names] = self._layout(names)
-        pos, vel = np.asarray(msg.position), np.asarray(msg.velocity)
-        row = np.full(self.width, np.nan)
-        ok = idx >= 0
+            self._complete[names] = bool((idx >= 0).all())
+        pos, vel = msg.position, msg.velocity
         if len(pos) != len(names):
             raise BagError(f"bag {self.bag}: a JointState on {self.topic} has {len(names)} names "
                            f"but {len(pos)} positions")
+        if len(vel) == len(names) and self._complete.get(names, False):
+            self.log.append(log_ns)
+            self.stamp.append(_stamp_ns(msg.header))
+            self.values.append(np.concatenate((pos[idx], vel[idx])))
+            return
+        row = np.full(self.width, np.nan)
+        ok = idx >= 0
         row[: len(idx)][ok] = pos[idx[ok]]
         if len(vel) == len(names):
             row[len(idx) :][ok] = vel[idx[ok]]

@@ -37,7 +37,7 @@ class StateReward:
         robot, d = self.env.robot, self.env.robot.data
         p, v = positions[self._cols], velocities[self._cols]
         d.qpos[self._qidx] = p
-        d.qvel[self._didx] = np.nan_to_num(v)
+        d.qvel[self._didx] = v if not np.isnan(v.sum()) else np.nan_to_num(v)
         for name, value in inputs.items():
             live = self._inputs.get(name)
             if live is not None:
