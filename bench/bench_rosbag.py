@@ -28,8 +28,9 @@ TASK = "arm2/reach"
 def bench_ingest(root: Path, ticks: int, storage: str, repeats: int = 3) -> dict:
     bag = root / f"bag_{storage}"
     t = time.perf_counter()
-    info = write_sim_bag(bag, TASK, ticks, options=SimBagOptions(storage=storage,
-                                                                 jitter_ns=1_000_000))
+    info = write_sim_bag(
+        bag, TASK, ticks, options=SimBagOptions(storage=storage, jitter_ns=1_000_000)
+    )
     write_s = time.perf_counter() - t
     best = None
     for _ in range(repeats):
@@ -39,11 +40,15 @@ def bench_ingest(root: Path, ticks: int, storage: str, repeats: int = 3) -> dict
         best = dt if best is None else min(best, dt)
     size = sum(f.stat().st_size for f in bag.iterdir())
     return {
-        "storage": storage, "messages": info["messages"], "transitions": ds.num_transitions,
-        "bytes": size, "read_s": round(best, 4),
-        "messages_per_s": round(info["messages"] / best), 
+        "storage": storage,
+        "messages": info["messages"],
+        "transitions": ds.num_transitions,
+        "bytes": size,
+        "read_s": round(best, 4),
+        "messages_per_s": round(info["messages"] / best),
         "transitions_per_s": round(ds.num_transitions / best),
-        "write_s_incl_sim": round(write_s, 3), "_dataset": ds,
+        "write_s_incl_sim": round(write_s, 3),
+        "_dataset": ds,
     }
 
 
@@ -57,14 +62,17 @@ def bench_finetune(ds, steps: int) -> dict:
     for preset, batch in (("tiny", 64), ("1M", 256)):
         cfg = load_config(None, [f"model.preset={preset}", f"optim.batch_size={batch}"])
         agent = M3POAgent(cfg, [make_env(TASK).spec], device="cpu")
-        res = finetune_on_dataset(agent, ds, FinetuneConfig(steps=steps, policy_every=25),
-                                  progress=False)
-        out[preset] = {"batch_size": batch, "steps": steps,
-                       "policy_updates": res.policy_updates,
-                       "elapsed_s": round(res.elapsed_s, 2),
-                       "steps_per_s": round(steps / res.elapsed_s, 2),
-                       "transitions_per_s": round(steps * batch * cfg.planner.horizon
-                                                  / res.elapsed_s)}
+        res = finetune_on_dataset(
+            agent, ds, FinetuneConfig(steps=steps, policy_every=25), progress=False
+        )
+        out[preset] = {
+            "batch_size": batch,
+            "steps": steps,
+            "policy_updates": res.policy_updates,
+            "elapsed_s": round(res.elapsed_s, 2),
+            "steps_per_s": round(steps / res.elapsed_s, 2),
+            "transitions_per_s": round(steps * batch * cfg.planner.horizon / res.elapsed_s),
+        }
     return out
 
 
@@ -82,16 +90,28 @@ def main() -> None:
         finetune = bench_finetune(ds, args.steps)
     print(f"{'storage':8} {'messages':>9} {'read s':>8} {'msgs/s':>9} {'trans/s':>9}")
     for r in ingest:
-        print(f"{r['storage']:8} {r['messages']:9d} {r['read_s']:8.3f} {r['messages_per_s']:9d} "
-              f"{r['transitions_per_s']:9d}")
+        print(
+            f"{r['storage']:8} {r['messages']:9d} {r['read_s']:8.3f} {r['messages_per_s']:9d} "
+            f"{r['transitions_per_s']:9d}"
+        )
     for preset, r in finetune.items():
-        print(f"finetune {preset:5} batch {r['batch_size']:4d}: {r['steps_per_s']:6.2f} steps/s "
-              f"({r['transitions_per_s']} transitions/s, {r['policy_updates']} policy updates)")
-    result = {"ingest": ingest, "finetune": finetune, "task": TASK, "ticks": args.ticks,
-              "target_messages_per_s": 20_000,
-              "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                          "cpu": platform.processor() or platform.machine(),
-                          "threads": torch.get_num_threads()}}
+        print(
+            f"finetune {preset:5} batch {r['batch_size']:4d}: {r['steps_per_s']:6.2f} steps/s "
+            f"({r['transitions_per_s']} transitions/s, {r['policy_updates']} policy updates)"
+        )
+    result = {
+        "ingest": ingest,
+        "finetune": finetune,
+        "task": TASK,
+        "ticks": args.ticks,
+        "target_messages_per_s": 20_000,
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+        },
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out}")

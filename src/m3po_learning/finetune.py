@@ -57,8 +57,13 @@ class FinetuneConfig:
             raise ValueError(f"finetune steps={self.steps} must be >= 0")
         if not 0.0 <= self.holdout_frac < 1.0:
             raise ValueError(f"holdout_frac={self.holdout_frac} must be in [0, 1)")
-        for name in ("batch_size", "policy_every", "policy_windows", "policy_window_steps",
-                     "max_eval_windows"):
+        for name in (
+            "batch_size",
+            "policy_every",
+            "policy_windows",
+            "policy_window_steps",
+            "max_eval_windows",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"finetune {name}={getattr(self, name)} must be >= 0")
 
@@ -99,12 +104,19 @@ class FinetuneResult:
 # -- data -------------------------------------------------------------------------------------
 def _piece(e: Episode, a: int, b: int) -> Episode:
     """Transitions a..b-1 of `e` (observations a..b)."""
-    return Episode(e.obs[a : b + 1], e.action[a:b], e.reward[a:b], e.terminated[a:b],
-                   e.time_s[a : b + 1], e.bag)
+    return Episode(
+        e.obs[a : b + 1],
+        e.action[a:b],
+        e.reward[a:b],
+        e.terminated[a:b],
+        e.time_s[a : b + 1],
+        e.bag,
+    )
 
 
-def split_holdout(episodes: Sequence[Episode], frac: float, min_len: int, block: int = 25
-                  ) -> tuple[list[Episode], list[Episode]]:
+def split_holdout(
+    episodes: Sequence[Episode], frac: float, min_len: int, block: int = 25
+) -> tuple[list[Episode], list[Episode]]:
     """Hold out every k-th block of `block` transitions (k = 1/frac) of every episode.
 
     Blocked hold-out (as in blocked cross-validation of time series): held-out windows never
@@ -138,8 +150,9 @@ def _pad(x: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def windows_batch(agent: M3POAgent, episodes: Sequence[Episode], task_id: int, horizon: int,
-                  limit: int = 0) -> Batch | None:
+def windows_batch(
+    agent: M3POAgent, episodes: Sequence[Episode], task_id: int, horizon: int, limit: int = 0
+) -> Batch | None:
     """Every length-`horizon` window of `episodes` as one Batch (evenly thinned to `limit`)."""
     starts = [(i, s) for i, e in enumerate(episodes) for s in range(len(e) - horizon + 1)]
     if not starts:
@@ -155,13 +168,20 @@ def windows_batch(agent: M3POAgent, episodes: Sequence[Episode], task_id: int, h
     dev = agent.device
     t = lambda x: torch.as_tensor(x, dtype=torch.float32, device=dev)  # noqa: E731
     B = len(starts)
-    return Batch(t(obs), t(act), t(rew), t(term),
-                 torch.full((B,), task_id, dtype=torch.long, device=dev), t(np.zeros_like(rew)))
+    return Batch(
+        t(obs),
+        t(act),
+        t(rew),
+        t(term),
+        torch.full((B,), task_id, dtype=torch.long, device=dev),
+        t(np.zeros_like(rew)),
+    )
 
 
 @torch.no_grad()
-def world_model_loss(agent: M3POAgent, batch: Batch, chunk: int = 1024, seed: int = 0
-                     ) -> dict[str, float]:
+def world_model_loss(
+    agent: M3POAgent, batch: Batch, chunk: int = 1024, seed: int = 0
+) -> dict[str, float]:
     """The world-model losses of `agent.update_world_model` on `batch`, without a step.
 
     Returns consistency, reward and Q (value) losses, their weighted sum `total`, and
@@ -185,7 +205,7 @@ def world_model_loss(agent: M3POAgent, batch: Batch, chunk: int = 1024, seed: in
             B = act.shape[1]
             emb = m.embed(task)
             embH = None if emb is None else emb.unsqueeze(0).expand(H, -1, -1)
-            flat = lambda x: None if x is None else x.reshape(H * B, -1)  # noqa: E731
+            flat = lambda x, n=H * B: None if x is None else x.reshape(n, -1)  # noqa: E731
             next_z = m.encode(obs[1:], embH)
             mask = m.mask(task).unsqueeze(0).expand(H, -1, -1)
             pi_next = m.policy(flat(next_z), flat(embH), flat(mask)).action
@@ -199,13 +219,23 @@ def world_model_loss(agent: M3POAgent, batch: Batch, chunk: int = 1024, seed: in
             pred = torch.stack(zs[1:])
             cons = (((pred - next_z) ** 2).mean((1, 2)) * w).sum() / H
             z_in, a_in = torch.stack(zs[:-1]).reshape(H * B, -1), act.reshape(H * B, -1)
-            r_ce = m.two_hot.cross_entropy(m.reward_logits(z_in, a_in, flat(embH)).float(),
-                                           rew.reshape(-1)).view(H, B).mean(1)
-            q_ce = m.two_hot.cross_entropy(m.q_logits(z_in, a_in, flat(embH)).float(),
-                                           td.reshape(1, -1).expand(m.cfg.num_q, -1))
+            r_ce = (
+                m.two_hot.cross_entropy(
+                    m.reward_logits(z_in, a_in, flat(embH)).float(), rew.reshape(-1)
+                )
+                .view(H, B)
+                .mean(1)
+            )
+            q_ce = m.two_hot.cross_entropy(
+                m.q_logits(z_in, a_in, flat(embH)).float(),
+                td.reshape(1, -1).expand(m.cfg.num_q, -1),
+            )
             v_loss = (q_ce.view(-1, H, B).mean((0, 2)) * w).sum() / H
-            for k, v in (("consistency", cons), ("reward_loss", (r_ce * w).sum() / H),
-                         ("value_loss", v_loss)):
+            for k, v in (
+                ("consistency", cons),
+                ("reward_loss", (r_ce * w).sum() / H),
+                ("value_loss", v_loss),
+            ):
                 sums[k] += float(v) * B
     if was_training:
         m.train()
@@ -230,8 +260,13 @@ def behaviour_log_prob(agent: M3POAgent, episode: Episode, task_id: int) -> np.n
 
 
 # -- new tasks ---------------------------------------------------------------------------------
-def add_task(agent: M3POAgent, task: str, episodes: Sequence[Episode] | None = None,
-             horizon: int | None = None, max_windows: int = 1024) -> tuple[M3POAgent, str | None]:
+def add_task(
+    agent: M3POAgent,
+    task: str,
+    episodes: Sequence[Episode] | None = None,
+    horizon: int | None = None,
+    max_windows: int = 1024,
+) -> tuple[M3POAgent, str | None]:
     """A copy of `agent` that also knows `task`, its embedding started from the nearest task.
 
     Nearest = the existing task whose embedding gives the lowest world-model fit loss
@@ -278,8 +313,11 @@ def add_task(agent: M3POAgent, task: str, episodes: Sequence[Episode] | None = N
                     new.model.task_emb.weight.data[n] = old[i].to(new.device)
                     scores[i] = world_model_loss(new, batch)["fit"]
                 best = min(scores, key=scores.get)
-                log.info("new task %s: world-model fit per start embedding %s", task,
-                         {agent.tasks[i]: round(s, 4) for i, s in scores.items()})
+                log.info(
+                    "new task %s: world-model fit per start embedding %s",
+                    task,
+                    {agent.tasks[i]: round(s, 4) for i, s in scores.items()},
+                )
         own["task_emb.weight"][n] = old[best]
         nearest = agent.tasks[best]
     new.model.load_state_dict(own)
@@ -290,8 +328,15 @@ def add_task(agent: M3POAgent, task: str, episodes: Sequence[Episode] | None = N
 
 
 # -- fine-tuning -------------------------------------------------------------------------------
-def _policy_segment(agent: M3POAgent, episodes: Sequence[Episode], log_mu: Sequence[np.ndarray],
-                    task_id: int, T: int, N: int, rng: np.random.Generator) -> Segment | None:
+def _policy_segment(
+    agent: M3POAgent,
+    episodes: Sequence[Episode],
+    log_mu: Sequence[np.ndarray],
+    task_id: int,
+    T: int,
+    N: int,
+    rng: np.random.Generator,
+) -> Segment | None:
     ok = [i for i, e in enumerate(episodes) if len(e) >= T]
     if not ok:
         return None
@@ -310,12 +355,24 @@ def _policy_segment(agent: M3POAgent, episodes: Sequence[Episode], log_mu: Seque
     dev = agent.device
     t = lambda k: torch.as_tensor(np.stack(cols[k], 1), dtype=torch.float32, device=dev)  # noqa: E731
     term = t("terminated")
-    return Segment(t("obs"), t("next_obs"), t("action"), t("reward"), term, term.clone(),
-                   t("log_mu"), torch.full((N,), task_id, dtype=torch.long, device=dev))
+    return Segment(
+        t("obs"),
+        t("next_obs"),
+        t("action"),
+        t("reward"),
+        term,
+        term.clone(),
+        t("log_mu"),
+        torch.full((N,), task_id, dtype=torch.long, device=dev),
+    )
 
 
-def finetune_on_dataset(agent: M3POAgent, dataset: BagDataset, config: FinetuneConfig | None = None,
-                        progress: bool = True) -> FinetuneResult:
+def finetune_on_dataset(
+    agent: M3POAgent,
+    dataset: BagDataset,
+    config: FinetuneConfig | None = None,
+    progress: bool = True,
+) -> FinetuneResult:
     """Fine-tune `agent` on an already-loaded BagDataset (see `finetune_from_bags`)."""
     c = config or FinetuneConfig()
     t_start = time.perf_counter()
@@ -334,22 +391,34 @@ def finetune_on_dataset(agent: M3POAgent, dataset: BagDataset, config: FinetuneC
     tid = agent.task_index[task]
     spec = agent.specs[tid]
     if spec.joint_names and dataset.episodes[0].action.shape[1] != spec.action_dim:
-        raise BagError(f"bag actions have {dataset.episodes[0].action.shape[1]} joints, "
-                       f"the checkpoint's {task!r} drives {spec.action_dim}")
+        raise BagError(
+            f"bag actions have {dataset.episodes[0].action.shape[1]} joints, "
+            f"the checkpoint's {task!r} drives {spec.action_dim}"
+        )
     torch.manual_seed(c.seed)
     rng = np.random.default_rng(c.seed)
     eval_batch = windows_batch(agent, held, tid, H, c.max_eval_windows)
     before = world_model_loss(agent, eval_batch) if eval_batch is not None else {}
     if eval_batch is None:
-        log.warning("no held-out windows (episodes too short for holdout_frac=%s); the "
-                    "world-model loss is not reported", c.holdout_frac)
+        log.warning(
+            "no held-out windows (episodes too short for holdout_frac=%s); the "
+            "world-model loss is not reported",
+            c.holdout_frac,
+        )
     log_mu = [behaviour_log_prob(agent, e, tid) for e in train]
     n_train = sum(len(e) for e in train)
-    buffer = ReplayBuffer(1, [tid], agent.obs_dim, agent.action_dim, n_train + H + 1, H,
-                          seed=c.seed)
+    buffer = ReplayBuffer(
+        1, [tid], agent.obs_dim, agent.action_dim, n_train + H + 1, H, seed=c.seed
+    )
     for e, lm in zip(train, log_mu, strict=True):
-        buffer.add_episode(0, _pad(e.obs, agent.obs_dim), _pad(e.action, agent.action_dim),
-                           e.reward, e.terminated, lm)
+        buffer.add_episode(
+            0,
+            _pad(e.obs, agent.obs_dim),
+            _pad(e.action, agent.action_dim),
+            e.reward,
+            e.terminated,
+            lm,
+        )
     old_progress = agent.progress
     agent.progress = 1.0  # offline: no exploration bonus (beta anneals to 0 at progress 1)
     batch_size = c.batch_size or agent.cfg.optim.batch_size
@@ -379,10 +448,18 @@ def finetune_on_dataset(agent: M3POAgent, dataset: BagDataset, config: FinetuneC
             bar.close()
     after = world_model_loss(agent, eval_batch) if eval_batch is not None else {}
     return FinetuneResult(
-        agent=agent, task=task, nearest_task=nearest, heldout_before=before, heldout_after=after,
-        train_transitions=n_train, heldout_transitions=sum(len(e) for e in held), steps=c.steps,
-        policy_updates=policy_updates, elapsed_s=time.perf_counter() - t_start,
-        data_stats=dict(dataset.stats), last_metrics=metrics,
+        agent=agent,
+        task=task,
+        nearest_task=nearest,
+        heldout_before=before,
+        heldout_after=after,
+        train_transitions=n_train,
+        heldout_transitions=sum(len(e) for e in held),
+        steps=c.steps,
+        policy_updates=policy_updates,
+        elapsed_s=time.perf_counter() - t_start,
+        data_stats=dict(dataset.stats),
+        last_metrics=metrics,
     )
 
 
@@ -408,8 +485,14 @@ def finetune_from_bags(
     spec_joints = None
     if task in agent.task_index:
         spec_joints = agent.specs[agent.task_index[task]].joint_names or None
-    dataset = load_bag_dataset(bag_paths, task, topic_map=topic_map, options=align,
-                               joint_names=spec_joints, progress=progress)
+    dataset = load_bag_dataset(
+        bag_paths,
+        task,
+        topic_map=topic_map,
+        options=align,
+        joint_names=spec_joints,
+        progress=progress,
+    )
     for w in dataset.warnings:
         log.warning("%s", w)
     return finetune_on_dataset(agent, dataset, c, progress=progress)
@@ -434,12 +517,14 @@ def finetune_checkpoint(
     """
     from m3po_learning.checkpoint import load_agent, save_checkpoint, write_latest
 
-    agent = load_agent(checkpoint, device=device, overrides=list(overrides) or None,
-                       load_optimizer=True)
+    agent = load_agent(
+        checkpoint, device=device, overrides=list(overrides) or None, load_optimizer=True
+    )
     base_step = int(agent.checkpoint_meta.get("step", 0))
     source = str(agent.checkpoint_path)
-    result = finetune_from_bags(agent, bag_paths, task, config=config, topic_map=topic_map,
-                                align=align, progress=progress)
+    result = finetune_from_bags(
+        agent, bag_paths, task, config=config, topic_map=topic_map, align=align, progress=progress
+    )
     ckpt_dir = Path(out_dir) / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     step = base_step + result.steps

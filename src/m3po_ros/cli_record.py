@@ -7,20 +7,38 @@ import argparse
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "record", help="record topics to a rosbag2 MCAP/sqlite3 bag (no rosbag2 needed)",
+        "record",
+        help="record topics to a rosbag2 MCAP/sqlite3 bag (no rosbag2 needed)",
         description="Subscribe to TOPICS (serialized, receive-time stamped) and write them to "
         "a new rosbag2 bag that `ros2 bag` and the mcap tools read. Data is flushed every "
         "--flush-period seconds, so a killed recorder keeps what it had flushed; Ctrl-C or "
-        "SIGTERM closes the bag cleanly.")
-    p.add_argument("topics", nargs="*", metavar="TOPIC",
-                   help="topics to record (default: joint_states joint_commands goal)")
-    p.add_argument("-o", "--output", metavar="DIR", help="bag directory to create (must not exist)")
+        "SIGTERM closes the bag cleanly.",
+    )
+    p.add_argument(
+        "topics",
+        nargs="*",
+        metavar="TOPIC",
+        help="topics to record (default: joint_states joint_commands goal)",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="DIR", help="bag directory to create (must not exist)"
+    )
     p.add_argument("-s", "--storage", choices=("mcap", "sqlite3"), default="mcap")
     p.add_argument("-a", "--all", action="store_true", help="record every topic")
-    p.add_argument("--duration", type=float, default=0.0, metavar="S",
-                   help="stop after S seconds (0: until Ctrl-C)")
-    p.add_argument("--flush-period", type=float, default=1.0, metavar="S",
-                   help="seconds between flushes to disk (1.0)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="stop after S seconds (0: until Ctrl-C)",
+    )
+    p.add_argument(
+        "--flush-period",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds between flushes to disk (1.0)",
+    )
     p.add_argument("--namespace", default="", help="namespace for relative topic names")
     p.set_defaults(func=run)
     return p
@@ -38,17 +56,21 @@ def run(args: argparse.Namespace) -> int:
 
     from m3po_ros.recorder import RecorderNode
 
-    overrides = [Parameter("storage", value=args.storage),
-                 Parameter("all_topics", value=bool(args.all)),
-                 Parameter("flush_period_s", value=float(args.flush_period)),
-                 Parameter("max_duration_s", value=float(args.duration))]
+    overrides = [
+        Parameter("storage", value=args.storage),
+        Parameter("all_topics", value=bool(args.all)),
+        Parameter("flush_period_s", value=float(args.flush_period)),
+        Parameter("max_duration_s", value=float(args.duration)),
+    ]
     if args.topics:
         overrides.append(Parameter("topics", value=" ".join(args.topics)))
     if args.output:
         overrides.append(Parameter("output", value=args.output))
     stop = threading.Event()
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)
+    }
     node = None
     try:
         node = RecorderNode(namespace=args.namespace or None, parameter_overrides=overrides)
@@ -63,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
         if node is not None:
             node.stop()
             counts = node.writer.counts
-            print(f"wrote {sum(counts.values())} messages to {node.writer.path}: "
-                  + ", ".join(f"{t} {n}" for t, n in sorted(counts.items())))
+            print(
+                f"wrote {sum(counts.values())} messages to {node.writer.path}: "
+                + ", ".join(f"{t} {n}" for t, n in sorted(counts.items()))
+            )
             node.destroy_node()
         rclpy.shutdown()
         for s, h in previous.items():

@@ -28,9 +28,10 @@ class RecorderParams:
     """Runtime settings of the recorder node."""
 
     output: str = _p("", "bag directory to create (must not exist); empty = rosbag2_<time>")
-    topics: str = _p("joint_states joint_commands goal",
-                     "space- or comma-separated topics to record (relative names use the "
-                     "node's namespace)")
+    topics: str = _p(
+        "joint_states joint_commands goal",
+        "space- or comma-separated topics to record (relative names use the node's namespace)",
+    )
     all_topics: bool = _p(False, "record every topic that appears (topics is ignored)")
     storage: str = _p("mcap", "storage plugin", choices=("mcap", "sqlite3"))
     flush_period_s: float = _p(1.0, "seconds between flushes to disk", 0.05, 60.0)
@@ -66,13 +67,16 @@ class BagWriter:
     def add_topic(self, topic: str, msgtype: str, qos=()) -> None:
         """Register `topic` (e.g. "/joint_states") of `msgtype` ("sensor_msgs/msg/JointState")."""
         if msgtype not in self.typestore.fielddefs:
-            raise ValueError(f"cannot record {topic}: message type {msgtype!r} is not in the "
-                             "rosbags type store (standard ROS 2 Kilted messages only)")
+            raise ValueError(
+                f"cannot record {topic}: message type {msgtype!r} is not in the "
+                "rosbags type store (standard ROS 2 Kilted messages only)"
+            )
         with self._lock:
             if topic in self._conns:
                 return
             self._conns[topic] = self._writer.add_connection(
-                topic, msgtype, typestore=self.typestore, offered_qos_profiles=list(qos))
+                topic, msgtype, typestore=self.typestore, offered_qos_profiles=list(qos)
+            )
             self.counts[topic] = 0
 
     def write(self, topic: str, t_ns: int, data: bytes) -> None:
@@ -115,11 +119,14 @@ def _qos_for(node: Node, topic: str) -> QoSProfile:
     infos = node.get_publishers_info_by_topic(topic)
     best_effort = any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos)
     latched = bool(infos) and all(
-        i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
+        i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos
+    )
     return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=1000,
+        history=HistoryPolicy.KEEP_LAST,
+        depth=1000,
         reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
+    )
 
 
 class RecorderNode(Node):
@@ -143,7 +150,8 @@ class RecorderNode(Node):
         self.create_timer(p.flush_period_s, self._flush)
         self.get_logger().info(
             f"recording {sorted(self.wanted) if not p.all_topics else 'all topics'} to "
-            f"{self.writer.path} ({p.storage})")
+            f"{self.writer.path} ({p.storage})"
+        )
 
     def _absolute(self, topic: str) -> str:
         if topic.startswith("/"):
@@ -166,8 +174,12 @@ class RecorderNode(Node):
                 self.get_logger().error(f"not recording {topic}: {exc}")
                 continue
             self._subs[topic] = self.create_subscription(
-                cls, topic, lambda raw, t=topic: self._on_message(t, raw), _qos_for(self, topic),
-                raw=True)
+                cls,
+                topic,
+                lambda raw, t=topic: self._on_message(t, raw),
+                _qos_for(self, topic),
+                raw=True,
+            )
             self.get_logger().info(f"recording {topic} [{msgtype}]")
 
     def _on_message(self, topic: str, raw: bytes) -> None:

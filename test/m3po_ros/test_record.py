@@ -34,8 +34,18 @@ def _tiny_checkpoint(base: Path) -> Path:
 def _recorder(out: Path, storage: str, log: Path) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
-    args = [sys.executable, "-m", "m3po_ros.cli_record", "-o", str(out), "-s", storage,
-            "--flush-period", "0.5", *TOPICS]
+    args = [
+        sys.executable,
+        "-m",
+        "m3po_ros.cli_record",
+        "-o",
+        str(out),
+        "-s",
+        storage,
+        "--flush-period",
+        "0.5",
+        *TOPICS,
+    ]
     return subprocess.Popen(args, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
 
 
@@ -53,11 +63,13 @@ def live_bags(tmp_path_factory):
     d = tmp_path_factory.mktemp("live")
     env = make_env(TASK)
     effort = np.array([env.joint_limits()[j][3] for j in env.spec.joint_names])
-    sim = node_process("sim_node", {"task": TASK, "seed": 7, "real_time_factor": 1.0},
-                       log=d / "sim.log")
-    recs = {name: _recorder(d / name, storage, d / f"{name}.log")
-            for name, storage in (("mcap", "mcap"), ("sqlite3", "sqlite3"),
-                                  ("killed", "mcap"))}
+    sim = node_process(
+        "sim_node", {"task": TASK, "seed": 7, "real_time_factor": 1.0}, log=d / "sim.log"
+    )
+    recs = {
+        name: _recorder(d / name, storage, d / f"{name}.log")
+        for name, storage in (("mcap", "mcap"), ("sqlite3", "sqlite3"), ("killed", "mcap"))
+    }
     ctx = Context()
     rclpy.init(context=ctx)
     node = Node("test_driver", context=ctx)
@@ -74,8 +86,13 @@ def live_bags(tmp_path_factory):
             time.sleep(max(0.0, nxt - time.monotonic()))
 
     try:
-        wait_for(lambda: all((d / n / f"{n}.mcap").exists() or (d / n / f"{n}.db3").exists()
-                             for n in recs), 30, "recorders to start")
+        wait_for(
+            lambda: all(
+                (d / n / f"{n}.mcap").exists() or (d / n / f"{n}.db3").exists() for n in recs
+            ),
+            30,
+            "recorders to start",
+        )
         time.sleep(2.0)  # discovery
         driver = threading.Thread(target=drive, daemon=True)
         driver.start()
@@ -102,7 +119,9 @@ def test_recorded_bags_are_complete_rosbag2(live_bags):
     from rosbags.rosbag2 import Reader
 
     for name in ("mcap", "sqlite3"):
-        assert (live_bags / name / "metadata.yaml").is_file(), (live_bags / f"{name}.log").read_text()
+        assert (live_bags / name / "metadata.yaml").is_file(), (
+            live_bags / f"{name}.log"
+        ).read_text()
         with Reader(live_bags / name) as r:  # indexed reader: summary, footer, metadata
             counts = {c.topic: c.msgcount for c in r.connections}
         assert set(counts) == {"/joint_states", "/joint_commands", "/goal"}
@@ -116,9 +135,13 @@ def test_finetune_from_live_recording_fits_heldout_better(live_bags, tmp_path_fa
 
     ckpt = _tiny_checkpoint(tmp_path_factory.getbasetemp())
     agent = load_agent(ckpt, device="cpu", load_optimizer=True)
-    result = finetune_from_bags(agent, [live_bags / storage], TASK,
-                                config=FinetuneConfig(steps=150, policy_every=25),
-                                progress=False)
+    result = finetune_from_bags(
+        agent,
+        [live_bags / storage],
+        TASK,
+        config=FinetuneConfig(steps=150, policy_every=25),
+        progress=False,
+    )
     assert result.train_transitions > 300
     assert result.heldout_after["fit"] < result.heldout_before["fit"], result.summary()
     assert result.policy_updates == 6

@@ -19,7 +19,9 @@ class Timeline:
     duplicates: int  # messages dropped for sharing a time with a later one
 
 
-def to_common_clock(log_ns: np.ndarray, stamp_ns: np.ndarray, t0_ns: int) -> tuple[np.ndarray, str]:
+def to_common_clock(
+    log_ns: np.ndarray, stamp_ns: np.ndarray, t0_ns: int
+) -> tuple[np.ndarray, str]:
     """Message times in seconds on the receive (log) clock, from header stamps where present.
 
     Header stamps are measurement times without transport jitter, but they may run on

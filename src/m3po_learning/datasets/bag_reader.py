@@ -130,8 +130,10 @@ class OpenBag:
         if not src.files:
             raise BagError(f"bag {src.name}: metadata.yaml lists no storage file that exists")
         if src.path.is_dir() and not src.has_metadata:
-            self.warn(f"bag {src.name} has no metadata.yaml (recorder killed before it closed?); "
-                      f"reading its storage files {[f.name for f in src.files]} directly")
+            self.warn(
+                f"bag {src.name} has no metadata.yaml (recorder killed before it closed?); "
+                f"reading its storage files {[f.name for f in src.files]} directly"
+            )
         if src.has_metadata:
             try:
                 reader = Reader(src.path)
@@ -141,8 +143,10 @@ class OpenBag:
                 return
             except (ReaderError, KeyError, ValueError) as exc:
                 self.close()
-                self.warn(f"bag {src.name}: rosbags cannot open it ({exc}); "
-                          "reading its storage files one by one")
+                self.warn(
+                    f"bag {src.name}: rosbags cannot open it ({exc}); "
+                    "reading its storage files one by one"
+                )
         for f in src.files:
             self._parts.append(self._open_file(f))
         self.storage = "mcap" if src.files[0].suffix == ".mcap" else "sqlite3"
@@ -170,8 +174,10 @@ class OpenBag:
             self._add_topic(topic, scan.msgtype(cid), scan.counts[cid], msgdef=scan.msgdef(cid))
         total = sum(scan.counts.values())
         if scan.complete:
-            self.warn(f"bag {self.source.name}: {f.name} is unindexed ({reason}); scanned "
-                      f"{total} messages")
+            self.warn(
+                f"bag {self.source.name}: {f.name} is unindexed ({reason}); scanned "
+                f"{total} messages"
+            )
         else:
             self.warn(
                 f"bag {self.source.name}: {f.name} is truncated ({reason}); read {total} "
@@ -192,8 +198,10 @@ class OpenBag:
         old = self.topics.get(topic)
         if old is not None:
             if old.msgtype != msgtype:
-                raise BagError(f"bag {self.source.name}: topic {topic} carries two types, "
-                               f"{old.msgtype} and {msgtype}")
+                raise BagError(
+                    f"bag {self.source.name}: topic {topic} carries two types, "
+                    f"{old.msgtype} and {msgtype}"
+                )
             count = old.count + count if old.count >= 0 and count >= 0 else -1
         self.topics[topic] = BagTopic(topic, msgtype, count, {"msgdef": msgdef})
 

@@ -34,8 +34,10 @@ def register_from_bag(typestore, msgtype: str, msgdef: tuple[str, str], where: s
         return
     fmt, text = msgdef
     if not text:
-        raise BagError(f"{where}: message type {msgtype!r} is unknown and the bag carries no "
-                       "definition for it")
+        raise BagError(
+            f"{where}: message type {msgtype!r} is unknown and the bag carries no "
+            "definition for it"
+        )
     from rosbags.typesys import get_types_from_idl, get_types_from_msg
 
     try:
@@ -49,7 +51,9 @@ def register_from_bag(typestore, msgtype: str, msgdef: tuple[str, str], where: s
             typs = get_types_from_msg(text, msgtype)
         typestore.register(typs)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the bag's bad definition
-        raise BagError(f"{where}: cannot parse the bag's definition of {msgtype!r}: {exc}") from exc
+        raise BagError(
+            f"{where}: cannot parse the bag's definition of {msgtype!r}: {exc}"
+        ) from exc
 
 
 def _stamp_ns(header) -> int:
@@ -59,8 +63,10 @@ def _stamp_ns(header) -> int:
 
 def _check_type(role: str, topic: str, msgtype: str, allowed: Sequence[str], bag: str) -> None:
     if msgtype not in allowed:
-        raise BagError(f"bag {bag}: topic {topic} for {role} has message type {msgtype!r}, "
-                       f"which the reader does not support; supported: {list(allowed)}")
+        raise BagError(
+            f"bag {bag}: topic {topic} for {role} has message type {msgtype!r}, "
+            f"which the reader does not support; supported: {list(allowed)}"
+        )
 
 
 class _Rows:
@@ -85,8 +91,16 @@ class _Rows:
 class JointStateDecoder(_Rows):
     """sensor_msgs/JointState -> positions then velocities of `joints` (by name, any order)."""
 
-    def __init__(self, topic: str, msgtype: str, joints: Sequence[str], need_velocity: Sequence[str],
-                 required: Sequence[str], bag: str, task: str):
+    def __init__(
+        self,
+        topic: str,
+        msgtype: str,
+        joints: Sequence[str],
+        need_velocity: Sequence[str],
+        required: Sequence[str],
+        bag: str,
+        task: str,
+    ):
         _check_type("joint_states", topic, msgtype, JOINT_STATE_TYPES, bag)
         super().__init__(2 * len(joints))
         self.topic, self.msgtype, self.bag, self.task = topic, msgtype, bag, task
@@ -115,8 +129,10 @@ class JointStateDecoder(_Rows):
             self._complete[names] = bool((idx >= 0).all())
         pos, vel = msg.position, msg.velocity
         if len(pos) != len(names):
-            raise BagError(f"bag {self.bag}: a JointState on {self.topic} has {len(names)} names "
-                           f"but {len(pos)} positions")
+            raise BagError(
+                f"bag {self.bag}: a JointState on {self.topic} has {len(names)} names "
+                f"but {len(pos)} positions"
+            )
         if len(vel) == len(names) and self._complete.get(names, False):
             self.log.append(log_ns)
             self.stamp.append(_stamp_ns(msg.header))
@@ -130,7 +146,8 @@ class JointStateDecoder(_Rows):
         elif self.need_velocity:
             raise BagError(
                 f"bag {self.bag}: a JointState on {self.topic} carries no velocities, but the "
-                f"observation of {self.task!r} needs the velocities of {sorted(self.need_velocity)}"
+                f"observation of {self.task!r} needs the velocities of "
+                f"{sorted(self.need_velocity)}"
             )
         self.log.append(log_ns)
         self.stamp.append(_stamp_ns(msg.header))
@@ -187,8 +204,10 @@ class InputDecoder(_Rows):
                 p = p.position
             v = np.array([p.x, p.y, p.z], np.float64)
         if v.shape != (self.width,):
-            raise BagError(f"bag {self.bag}: input {self.name!r} on {self.topic} has {v.size} "
-                           f"values, the observation expects {self.width}")
+            raise BagError(
+                f"bag {self.bag}: input {self.name!r} on {self.topic} has {v.size} "
+                f"values, the observation expects {self.width}"
+            )
         self.log.append(log_ns)
         self.stamp.append(_stamp_ns(msg.header) if self.has_header else -1)
         self.values.append(v)

@@ -19,7 +19,13 @@ from m3po_learning.datasets.errors import BagError
 
 MAGIC = b"\x89MCAP0\r\n"
 OP_HEADER, OP_FOOTER, OP_SCHEMA, OP_CHANNEL, OP_MESSAGE, OP_CHUNK, OP_DATA_END = (
-    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0F,
+    0x01,
+    0x02,
+    0x03,
+    0x04,
+    0x05,
+    0x06,
+    0x0F,
 )
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -56,7 +62,9 @@ class McapScan:
 
     path: Path
     schemas: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # id -> name, enc, text
-    channels: dict[int, tuple[str, int, str]] = field(default_factory=dict)  # id -> topic, schema, enc
+    channels: dict[int, tuple[str, int, str]] = field(
+        default_factory=dict
+    )  # id -> topic, schema, enc
     counts: Counter = field(default_factory=Counter)  # channel id -> messages
     complete: bool = False  # a footer was reached
     stop_reason: str = ""  # why scanning stopped early
@@ -108,8 +116,10 @@ class McapScan:
             body = pos + 9
             if body + length > end:
                 if top:
-                    self._stop(pos, f"record 0x{op:02x} at byte {pos} needs {length} bytes, "
-                               f"{end - body} left")
+                    self._stop(
+                        pos,
+                        f"record 0x{op:02x} at byte {pos} needs {length} bytes, {end - body} left",
+                    )
                 return
             stop = body + length
             if op == OP_MESSAGE:
@@ -122,8 +132,9 @@ class McapScan:
                 inner = self._chunk(buf, body, stop, pos) if top else None
                 if inner is None:
                     return
-                yield from self._walk(memoryview(inner), 0, len(inner), wanted, counting,
-                                      top=False)
+                yield from self._walk(
+                    memoryview(inner), 0, len(inner), wanted, counting, top=False
+                )
             elif op == OP_SCHEMA and counting:
                 (sid,) = _U16.unpack_from(buf, body)
                 name, p = _string(buf, body + 2)

@@ -138,8 +138,18 @@ def load_bag_dataset(
     view = _TaskView(task, joint_names)
     sources = find_bags(bags)
     typestore = make_typestore()
-    dataset = BagDataset(task, [], {"bags": len(sources), "messages": 0, "ticks": 0,
-                                    "read_s": 0.0, "clipped_actions": 0, "episodes_split": 0})
+    dataset = BagDataset(
+        task,
+        [],
+        {
+            "bags": len(sources),
+            "messages": 0,
+            "ticks": 0,
+            "read_s": 0.0,
+            "clipped_actions": 0,
+            "episodes_split": 0,
+        },
+    )
     t_start = time.perf_counter()
     for src in sources:
         with OpenBag(src) as bag:
@@ -159,23 +169,34 @@ def load_bag_dataset(
     return dataset
 
 
-def _read_bag(bag: OpenBag, src: BagSource, view: _TaskView, tmap: TopicMap,
-              options: AlignOptions, typestore, progress: bool) -> tuple[list[Episode], dict]:
+def _read_bag(
+    bag: OpenBag,
+    src: BagSource,
+    view: _TaskView,
+    tmap: TopicMap,
+    options: AlignOptions,
+    typestore,
+    progress: bool,
+) -> tuple[list[Episode], dict]:
     name = src.name
     topics = bag.topics
     if not topics or all(t.count == 0 for t in topics.values()):
-        raise BagError(f"bag {name} is empty: it holds no messages (topics: "
-                       f"{sorted(topics) or 'none'})")
+        raise BagError(
+            f"bag {name} is empty: it holds no messages (topics: {sorted(topics) or 'none'})"
+        )
     ns = tmap.namespace
     js_topic = resolve_topic("joint_states", tmap.joint_states, topics, ns, name)
     cmd_topic = resolve_topic("commands", tmap.commands, topics, ns, name)
     in_map = tmap.input_topics
     missing_inputs = [k for k in view.input_sizes if k not in in_map]
     if missing_inputs:
-        raise BagError(f"task {view.task!r} needs inputs {missing_inputs}, which the topic map "
-                       f"does not name (it maps {sorted(in_map)}); add inputs.<name>: <topic>")
-    input_topics = {k: resolve_topic(f"input {k!r}", in_map[k], topics, ns, name)
-                    for k in view.input_sizes}
+        raise BagError(
+            f"task {view.task!r} needs inputs {missing_inputs}, which the topic map "
+            f"does not name (it maps {sorted(in_map)}); add inputs.<name>: <topic>"
+        )
+    input_topics = {
+        k: resolve_topic(f"input {k!r}", in_map[k], topics, ns, name) for k in view.input_sizes
+    }
     split_topics = []
     for s in tmap.split_on:
         try:
@@ -183,10 +204,18 @@ def _read_bag(bag: OpenBag, src: BagSource, view: _TaskView, tmap: TopicMap,
         except BagError:
             bag.warn(f"bag {name}: split_on topic {s!r} is not in the bag; not splitting on it")
     decoders: dict[str, object] = {
-        js_topic: JointStateDecoder(js_topic, topics[js_topic].msgtype, view.state_joints,
-                                    view.need_velocity, view.required, name, view.task),
-        cmd_topic: CommandDecoder(cmd_topic, topics[cmd_topic].msgtype, view.action_joints,
-                                  name, view.task),
+        js_topic: JointStateDecoder(
+            js_topic,
+            topics[js_topic].msgtype,
+            view.state_joints,
+            view.need_velocity,
+            view.required,
+            name,
+            view.task,
+        ),
+        cmd_topic: CommandDecoder(
+            cmd_topic, topics[cmd_topic].msgtype, view.action_joints, name, view.task
+        ),
     }
     for k, t in input_topics.items():
         if t in decoders:
@@ -196,8 +225,12 @@ def _read_bag(bag: OpenBag, src: BagSource, view: _TaskView, tmap: TopicMap,
         decoders.setdefault(t, MarkerDecoder())
     for t, dec in decoders.items():
         if not isinstance(dec, MarkerDecoder):
-            register_from_bag(typestore, topics[t].msgtype, topics[t].extra.get("msgdef", ("", "")),
-                              f"bag {name}, topic {t}")
+            register_from_bag(
+                typestore,
+                topics[t].msgtype,
+                topics[t].extra.get("msgdef", ("", "")),
+                f"bag {name}, topic {t}",
+            )
     for t in (js_topic, cmd_topic, *input_topics.values()):
         if topics[t].count == 0:
             raise BagError(f"bag {name}: topic {t} has no messages")
@@ -207,8 +240,9 @@ def _read_bag(bag: OpenBag, src: BagSource, view: _TaskView, tmap: TopicMap,
         from tqdm import tqdm
 
         total = bag.count(list(decoders)) or None
-        bar = tqdm(total=total, desc=Path(name).name[:24], unit="msg", dynamic_ncols=True,
-                   mininterval=0.5)
+        bar = tqdm(
+            total=total, desc=Path(name).name[:24], unit="msg", dynamic_ncols=True, mininterval=0.5
+        )
     n = 0
     deserialize = typestore.deserialize_cdr
     try:
@@ -220,8 +254,10 @@ def _read_bag(bag: OpenBag, src: BagSource, view: _TaskView, tmap: TopicMap,
                 try:
                     msg = deserialize(raw, msgtypes[topic])
                 except Exception as exc:  # noqa: BLE001 - report which message is corrupt
-                    bag.warn(f"bag {name}: skipped an undecodable message on {topic} at "
-                             f"{t_ns} ns: {exc}")
+                    bag.warn(
+                        f"bag {name}: skipped an undecodable message on {topic} at "
+                        f"{t_ns} ns: {exc}"
+                    )
                     continue
                 dec.add(t_ns, msg)
             n += 1
@@ -234,27 +270,44 @@ def _read_bag(bag: OpenBag, src: BagSource, view: _TaskView, tmap: TopicMap,
     for t in (js_topic, cmd_topic, *input_topics.values()):
         if len(decoders[t]) == 0:
             raise BagError(f"bag {name}: no complete message on {t} could be read")
-    episodes, stats = _episodes(name, decoders, js_topic, cmd_topic, input_topics, split_topics,
-                                view, options, bag)
+    episodes, stats = _episodes(
+        name, decoders, js_topic, cmd_topic, input_topics, split_topics, view, options, bag
+    )
     stats["messages"] = n
     return episodes, stats
 
 
-def _episodes(name, decoders, js_topic, cmd_topic, input_topics, split_topics, view: _TaskView,
-              options: AlignOptions, bag: OpenBag) -> tuple[list[Episode], dict]:
+def _episodes(
+    name,
+    decoders,
+    js_topic,
+    cmd_topic,
+    input_topics,
+    split_topics,
+    view: _TaskView,
+    options: AlignOptions,
+    bag: OpenBag,
+) -> tuple[list[Episode], dict]:
     t0 = min(int(np.min(d.log)) for d in decoders.values() if len(d))
     js = timeline(*decoders[js_topic].arrays(), t0)
     cmd = timeline(*decoders[cmd_topic].arrays(), t0)
-    ins: dict[str, Timeline] = {k: timeline(*decoders[t].arrays(), t0)
-                                for k, t in input_topics.items()}
+    ins: dict[str, Timeline] = {
+        k: timeline(*decoders[t].arrays(), t0) for k, t in input_topics.items()
+    }
     splits = [timeline(*decoders[t].arrays(), t0).t for t in split_topics]
     split_t = np.sort(np.concatenate(splits)) if splits else np.zeros(0)
     for label, tl in [("joint_states", js), ("commands", cmd), *ins.items()]:
         if tl.out_of_order:
-            log.info("bag %s: %d out-of-order messages on %s re-sorted (%s clock)", name,
-                     tl.out_of_order, label, tl.clock)
-    ticks = align_ticks(cmd.t, js.t, {k: v.t for k, v in ins.items()}, split_t,
-                        options.rate_hz, options.max_gap_s)
+            log.info(
+                "bag %s: %d out-of-order messages on %s re-sorted (%s clock)",
+                name,
+                tl.out_of_order,
+                label,
+                tl.clock,
+            )
+    ticks = align_ticks(
+        cmd.t, js.t, {k: v.t for k, v in ins.items()}, split_t, options.rate_hz, options.max_gap_s
+    )
     J = len(view.state_joints)
     P = js.values[:, :J]
     V = js.values[:, J:]
@@ -274,8 +327,10 @@ def _episodes(name, decoders, js_topic, cmd_topic, input_topics, split_topics, v
     actions = np.clip(actions, -1.0, 1.0)
     n_clipped = int(clipped.any(axis=1)[ticks.valid].sum())
     if ticks.valid.sum() and n_clipped > options.clip_warn_frac * ticks.valid.sum():
-        bag.warn(f"bag {name}: {n_clipped} of {int(ticks.valid.sum())} commands exceed the "
-                 f"effort limits {view.effort.tolist()} and were clipped to [-1, 1]")
+        bag.warn(
+            f"bag {name}: {n_clipped} of {int(ticks.valid.sum())} commands exceed the "
+            f"effort limits {view.effort.tolist()} and were clipped to [-1, 1]"
+        )
     build = view.obs_spec.build
     joints = view.state_joints
     episodes: list[Episode] = []
@@ -288,8 +343,11 @@ def _episodes(name, decoders, js_topic, cmd_topic, input_topics, split_topics, v
         for row, kk in enumerate(k):
             si = ticks.state[kk]
             inputs = {name_: ins[name_].values[ticks.inputs[name_][kk]] for name_ in ins}
-            obs[row] = build(dict(zip(joints, P[si], strict=True)),
-                             dict(zip(joints, V[si], strict=True)), inputs)
+            obs[row] = build(
+                dict(zip(joints, P[si], strict=True)),
+                dict(zip(joints, V[si], strict=True)),
+                inputs,
+            )
         act = actions[k[:-1]].astype(np.float32)
         rew = np.empty(len(k) - 1, np.float32)
         term = np.zeros(len(k) - 1, np.float32)
@@ -308,12 +366,27 @@ def _episodes(name, decoders, js_topic, cmd_topic, input_topics, split_topics, v
         s = 0
         for e in [*ends, len(k) - 1]:
             if e > s:
-                episodes.append(Episode(obs[s : e + 1], act[s:e], rew[s:e], term[s:e],
-                                        ticks.t[k[s : e + 1]], name))
+                episodes.append(
+                    Episode(
+                        obs[s : e + 1], act[s:e], rew[s:e], term[s:e], ticks.t[k[s : e + 1]], name
+                    )
+                )
             s = e + 1 if e in ends else e
-    stats = {"ticks": len(ticks.t), "clipped_actions": n_clipped, "episodes_split": n_split,
-             "period_s": ticks.period_s, "max_gap_s": ticks.max_gap_s}
-    log.info("bag %s: %d ticks (period %.4f s, %s clock for joint states) -> %d episodes, "
-             "%d transitions", name, len(ticks.t), ticks.period_s, js.clock, len(episodes),
-             sum(len(e) for e in episodes))
+    stats = {
+        "ticks": len(ticks.t),
+        "clipped_actions": n_clipped,
+        "episodes_split": n_split,
+        "period_s": ticks.period_s,
+        "max_gap_s": ticks.max_gap_s,
+    }
+    log.info(
+        "bag %s: %d ticks (period %.4f s, %s clock for joint states) -> %d episodes, "
+        "%d transitions",
+        name,
+        len(ticks.t),
+        ticks.period_s,
+        js.clock,
+        len(episodes),
+        sum(len(e) for e in episodes),
+    )
     return episodes, stats

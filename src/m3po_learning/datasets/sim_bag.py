@@ -31,8 +31,9 @@ class SimBagOptions:
     joint_names: tuple[str, ...] = ()  # rename the JointState joints (bad-input tests)
 
 
-def smooth_random_policy(action_dim: int, seed: int = 0, scale: float = 0.8,
-                         smoothing: float = 0.8) -> Callable[[np.ndarray], np.ndarray]:
+def smooth_random_policy(
+    action_dim: int, seed: int = 0, scale: float = 0.8, smoothing: float = 0.8
+) -> Callable[[np.ndarray], np.ndarray]:
     """Correlated random actions in [-scale, scale]: enough excitation to learn dynamics."""
     rng = np.random.default_rng(seed)
     state = np.zeros(action_dim)
@@ -94,23 +95,41 @@ def write_sim_bag(
             episodes += 1
             t_ns += int(o.gap_after_episode_s * 1e9)
         names, pos, vel, eff = env.joint_state()
-        js = T["sensor_msgs/msg/JointState"](header=header(t_ns),
-                                             name=list(o.joint_names or names),
-                                             position=pos, velocity=vel, effort=eff)
+        js = T["sensor_msgs/msg/JointState"](
+            header=header(t_ns),
+            name=list(o.joint_names or names),
+            position=pos,
+            velocity=vel,
+            effort=eff,
+        )
         js_recv = t_ns + 300_000 + jitter()
-        records.append((js_recv, "joint_states", ts.serialize_cdr(js, "sensor_msgs/msg/JointState")))
+        records.append(
+            (js_recv, "joint_states", ts.serialize_cdr(js, "sensor_msgs/msg/JointState"))
+        )
         for name, value in env.task_inputs().items():
             pt = T["geometry_msgs/msg/PointStamped"](
-                header=header(t_ns), point=T["geometry_msgs/msg/Point"](x=value[0], y=value[1],
-                                                                        z=value[2]))
-            records.append((t_ns + 300_000 + jitter(), name,
-                            ts.serialize_cdr(pt, "geometry_msgs/msg/PointStamped")))
+                header=header(t_ns),
+                point=T["geometry_msgs/msg/Point"](x=value[0], y=value[1], z=value[2]),
+            )
+            records.append(
+                (
+                    t_ns + 300_000 + jitter(),
+                    name,
+                    ts.serialize_cdr(pt, "geometry_msgs/msg/PointStamped"),
+                )
+            )
         action = np.asarray(policy(obs), np.float64)
         cmd = T["std_msgs/msg/Float64MultiArray"](
-            layout=T["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0), data=action * effort)
+            layout=T["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0), data=action * effort
+        )
         # causal: the controller answers the state it received, after its compute latency
-        records.append((js_recv + o.latency_ns + jitter(), "joint_commands",
-                        ts.serialize_cdr(cmd, "std_msgs/msg/Float64MultiArray")))
+        records.append(
+            (
+                js_recv + o.latency_ns + jitter(),
+                "joint_commands",
+                ts.serialize_cdr(cmd, "std_msgs/msg/Float64MultiArray"),
+            )
+        )
         roll["obs"].append(obs)
         obs, reward, *_ = env.step(action)
         roll["action"].append(np.clip(action, -1, 1))
@@ -122,8 +141,10 @@ def write_sim_bag(
         for i in idx:  # swap with a neighbour a few messages later
             j = min(len(records) - 1, i + int(rng.integers(1, 6)))
             records[i], records[j] = records[j], records[i]
-    types = {"joint_states": "sensor_msgs/msg/JointState",
-             "joint_commands": "std_msgs/msg/Float64MultiArray"}
+    types = {
+        "joint_states": "sensor_msgs/msg/JointState",
+        "joint_commands": "std_msgs/msg/Float64MultiArray",
+    }
     types.update({n: "geometry_msgs/msg/PointStamped" for n in env.task_inputs()})
     with Writer(Path(path), version=9, storage_plugin=plugin) as writer:
         conns = {n: writer.add_connection(f"{pre}/{n}", t, typestore=ts) for n, t in types.items()}

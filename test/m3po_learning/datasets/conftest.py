@@ -7,9 +7,16 @@ from pathlib import Path
 import pytest
 
 TINY_OVERRIDES = [
-    "model.preset=tiny", "train.tasks=[arm2/reach]", "train.steps=600", "train.seed_steps=300",
-    "planner.num_samples=64", "planner.num_elites=16", "planner.iterations=2",
-    "optim.batch_size=64", "train.eval_episodes=1", "train.tensorboard=false",
+    "model.preset=tiny",
+    "train.tasks=[arm2/reach]",
+    "train.steps=600",
+    "train.seed_steps=300",
+    "planner.num_samples=64",
+    "planner.num_elites=16",
+    "planner.iterations=2",
+    "optim.batch_size=64",
+    "train.eval_episodes=1",
+    "train.tensorboard=false",
 ]
 
 

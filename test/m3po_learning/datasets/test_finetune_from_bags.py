@@ -21,12 +21,31 @@ def _cli(argv: list[str]) -> int:
 
 def test_finetune_cli_sqlite3_improves_heldout_fit(tmp_path, tiny_checkpoint, capsys):
     bag = tmp_path / "bag"
-    write_sim_bag(bag, "arm2/reach", 700, seed=5,
-                  options=SimBagOptions(storage="sqlite3", jitter_ns=2_000_000))
+    write_sim_bag(
+        bag,
+        "arm2/reach",
+        700,
+        seed=5,
+        options=SimBagOptions(storage="sqlite3", jitter_ns=2_000_000),
+    )
     out = tmp_path / "out"
-    rc = _cli(["--bag", str(bag), "--checkpoint", str(tiny_checkpoint), "--task", "arm2/reach",
-               "--out", str(out), "--steps", "200", "--no-progress", "--json",
-               "optim.lr=5e-4"])
+    rc = _cli(
+        [
+            "--bag",
+            str(bag),
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--task",
+            "arm2/reach",
+            "--out",
+            str(out),
+            "--steps",
+            "200",
+            "--no-progress",
+            "--json",
+            "optim.lr=5e-4",
+        ]
+    )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     before, after = summary["heldout_before"], summary["heldout_after"]
@@ -37,8 +56,21 @@ def test_finetune_cli_sqlite3_improves_heldout_fit(tmp_path, tiny_checkpoint, ca
     meta = agent.checkpoint_meta
     assert meta["step"] == 600 + 200 and meta["trainer_state"]["finetune"]["steps"] == 200
     # a second run into the same directory keeps the first checkpoint
-    _cli(["--bag", str(bag), "--checkpoint", str(out), "--task", "arm2/reach", "--out",
-          str(out), "--steps", "5", "--no-progress"])
+    _cli(
+        [
+            "--bag",
+            str(bag),
+            "--checkpoint",
+            str(out),
+            "--task",
+            "arm2/reach",
+            "--out",
+            str(out),
+            "--steps",
+            "5",
+            "--no-progress",
+        ]
+    )
     assert len(list((out / "checkpoints").glob("finetune_*"))) == 2
 
 
@@ -47,9 +79,15 @@ def test_new_task_starts_from_nearest_embedding(tmp_path, tiny_checkpoint):
 
     bag = tmp_path / "track"
     write_sim_bag(bag, "arm2/track", 300, seed=2)
-    result, path = finetune_checkpoint(tiny_checkpoint, [bag], "arm2/track", tmp_path / "out",
-                                       FinetuneConfig(steps=20, policy_every=10),
-                                       progress=False, device="cpu")
+    result, path = finetune_checkpoint(
+        tiny_checkpoint,
+        [bag],
+        "arm2/track",
+        tmp_path / "out",
+        FinetuneConfig(steps=20, policy_every=10),
+        progress=False,
+        device="cpu",
+    )
     assert result.nearest_task == "arm2/reach"
     agent = load_agent(path, device="cpu")
     assert agent.tasks == ["arm2/reach", "arm2/track"]
@@ -65,6 +103,7 @@ def test_finetune_refuses_task_of_another_robot(tmp_path, tiny_checkpoint):
     write_sim_bag(bag, "pendulum/swingup", 40)
     # The bag has no goal topic and pendulum joints: refused with the reason, nothing written.
     with pytest.raises(BagError):
-        finetune_checkpoint(tiny_checkpoint, [bag], "arm2/reach", tmp_path / "out",
-                            progress=False, device="cpu")
+        finetune_checkpoint(
+            tiny_checkpoint, [bag], "arm2/reach", tmp_path / "out", progress=False, device="cpu"
+        )
     assert not (tmp_path / "out").exists()

@@ -14,8 +14,12 @@ TASK = "arm2/reach"
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_bag_transitions_equal_env_rollout(tmp_path, storage):
     # Jittered delivery, header stamps on another clock (sim time), messages out of order.
-    opts = SimBagOptions(storage=storage, jitter_ns=4_000_000, stamp_offset_ns=1_699_999_990 * 10**9,
-                         shuffle_frac=0.1)
+    opts = SimBagOptions(
+        storage=storage,
+        jitter_ns=4_000_000,
+        stamp_offset_ns=1_699_999_990 * 10**9,
+        shuffle_frac=0.1,
+    )
     roll = write_sim_bag(tmp_path / "bag", TASK, 320, seed=3, options=opts)
     ds = load_bag_dataset([tmp_path / "bag"], TASK, progress=False)
     # 150-step episodes; the transition across each reset is never produced.
@@ -36,25 +40,42 @@ def test_fixed_rate_and_gaps(tmp_path):
     write_sim_bag(tmp_path / "bag", TASK, 200, seed=1, options=opts)
     ds = load_bag_dataset([tmp_path / "bag"], TASK, progress=False)
     assert [len(e) for e in ds.episodes] == [99, 99]  # split at the 0.5 s gap
-    half = load_bag_dataset([tmp_path / "bag"], TASK, options=AlignOptions(rate_hz=25.0),
-                            progress=False)
+    half = load_bag_dataset(
+        [tmp_path / "bag"], TASK, options=AlignOptions(rate_hz=25.0), progress=False
+    )
     assert 90 <= half.num_transitions <= 108  # ticks every 40 ms instead of 20 ms
-    tight = load_bag_dataset([tmp_path / "bag"], TASK, options=AlignOptions(max_gap_s=1.0),
-                             progress=False)
+    tight = load_bag_dataset(
+        [tmp_path / "bag"], TASK, options=AlignOptions(max_gap_s=1.0), progress=False
+    )
     assert len(tight.episodes) == 2  # the goal jump at the reset still splits
 
 
 def test_directory_of_bags_with_remapped_namespace(tmp_path):
     for i in range(2):
-        write_sim_bag(tmp_path / "bags" / f"run{i}", TASK, 60, seed=i,
-                      options=SimBagOptions(topic_prefix="/arm", storage=("mcap", "sqlite3")[i]))
+        write_sim_bag(
+            tmp_path / "bags" / f"run{i}",
+            TASK,
+            60,
+            seed=i,
+            options=SimBagOptions(topic_prefix="/arm", storage=("mcap", "sqlite3")[i]),
+        )
     tmap = load_topic_map(None, ["namespace=arm"])
     ds = load_bag_dataset([tmp_path / "bags"], TASK, topic_map=tmap, progress=False)
     assert ds.stats["bags"] == 2 and ds.num_transitions == 2 * 59
-    explicit = load_topic_map(None, ["commands=/arm/joint_commands",
-                                     "joint_states=/arm/joint_states", "inputs.goal=/arm/goal"])
-    assert load_bag_dataset([tmp_path / "bags"], TASK, topic_map=explicit,
-                            progress=False).num_transitions == 2 * 59
+    explicit = load_topic_map(
+        None,
+        [
+            "commands=/arm/joint_commands",
+            "joint_states=/arm/joint_states",
+            "inputs.goal=/arm/goal",
+        ],
+    )
+    assert (
+        load_bag_dataset(
+            [tmp_path / "bags"], TASK, topic_map=explicit, progress=False
+        ).num_transitions
+        == 2 * 59
+    )
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -93,8 +114,11 @@ def test_unsupported_message_type(tmp_path):
         c = w.add_connection("/joint_states", "sensor_msgs/msg/JointState", typestore=ts)
         s = w.add_connection("/joint_commands", "std_msgs/msg/String", typestore=ts)
         g = w.add_connection("/goal", "geometry_msgs/msg/PointStamped", typestore=ts)
-        w.write(s, 1, ts.serialize_cdr(ts.types["std_msgs/msg/String"](data="go"),
-                                       "std_msgs/msg/String"))
+        w.write(
+            s,
+            1,
+            ts.serialize_cdr(ts.types["std_msgs/msg/String"](data="go"), "std_msgs/msg/String"),
+        )
         for conn in (c, g):
             w.write(conn, 2, b"\x00\x01\x00\x00" + bytes(60))
     with pytest.raises(BagError, match="std_msgs/msg/String.*supported"):
@@ -102,14 +126,16 @@ def test_unsupported_message_type(tmp_path):
 
 
 def test_joint_names_must_match(tmp_path):
-    write_sim_bag(tmp_path / "bag", TASK, 20,
-                  options=SimBagOptions(joint_names=("joint_a", "joint_b")))
+    write_sim_bag(
+        tmp_path / "bag", TASK, 20, options=SimBagOptions(joint_names=("joint_a", "joint_b"))
+    )
     with pytest.raises(BagError, match="do not match.*shoulder"):
         load_bag_dataset([tmp_path / "bag"], TASK, progress=False)
     write_sim_bag(tmp_path / "ok", TASK, 20)
     with pytest.raises(BagError, match="checkpoint drives joints"):
-        load_bag_dataset([tmp_path / "ok"], TASK, joint_names=("elbow", "shoulder"),
-                         progress=False)
+        load_bag_dataset(
+            [tmp_path / "ok"], TASK, joint_names=("elbow", "shoulder"), progress=False
+        )
 
 
 def test_empty_bag_and_empty_directory(tmp_path):
