@@ -48,12 +48,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _cpu_has_amx() -> bool:
+def _cpu_has_bf16() -> bool:
+    """True on CPUs with native bf16 matmul units (Intel AMX-BF16 or AVX512-BF16)."""
     try:
         with open("/proc/cpuinfo") as f:
-            return "amx_bf16" in f.read()
+            flags = f.read()
     except OSError:
         return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def _rho_weights(h: int, rho: float, device) -> torch.Tensor:
@@ -90,8 +92,8 @@ class M3POAgent:
         if name == "bfloat16":
             return torch.bfloat16
         if self.device.type == "cuda":
-            return torch.bfloat16
-        return torch.bfloat16 if _cpu_has_amx() else torch.float32
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        return torch.bfloat16 if _cpu_has_bf16() else torch.float32
 
     def _build_optimizers(self) -> None:
         m, o = self.model, self.cfg.optim

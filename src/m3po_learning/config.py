@@ -79,7 +79,7 @@ class PlannerConfig:
     min_std: float = 0.05  # lower bound of the sampling std
     max_std: float = 2.0  # initial / upper bound of the sampling std
     budget_ms: float = 0.0  # anytime time budget per act() call; 0 = no budget
-    dtype: str = "auto"  # inference precision: auto (bf16 on CPU with AMX, fp32 else), float32, bfloat16
+    dtype: str = "auto"  # inference precision: auto (bf16 on CUDA and on CPUs with AMX/AVX512-BF16, else fp32), float32, bfloat16
     optimism: bool = False  # (D) add beta * |Q_MF - Q_MB| at the first step to the plan value
 
     def __post_init__(self) -> None:
