@@ -36,13 +36,17 @@ def test_tick_observation_equals_env_and_command_matches_policy(agent):
     env = make_env(TASK, 3)
     obs, _ = env.reset(3)
     loop = make_loop(agent, use_planner=False)
+    loop.contexts = loop.prepare(agent)  # the node warms up first, as here
     res = loop.tick(snapshot_of(env), now_s=0.0)
     assert res.state == SafetyState.OK and res.error == ""
     np.testing.assert_array_equal(res.obs, obs)
     expected = agent.act(
         agent.pad_obs(obs, TASK)[None], [TASK], explore=False, use_planner=False
     ).action[0, :2]
-    np.testing.assert_allclose(res.command, expected * loop.context.effort_max, rtol=1e-6)
+    # Acting may run in bfloat16 (AMX / AVX512-BF16 CPUs): one bf16 step is 0.4% relative.
+    np.testing.assert_allclose(
+        res.command, expected * loop.context.effort_max, rtol=1e-2, atol=1e-3
+    )
 
 
 def test_planner_budget_respected_and_zero_budget_falls_back(agent):
