@@ -260,50 +260,57 @@ class M3POAgent:
         )
 
     # -- world model + Q ensemble ---------------------------------------------------------------
+    def world_model_losses(self, batch: Batch, generator=None) -> dict[str, torch.Tensor]:
+        """Consistency, reward and Q losses of ALGORITHM.md on a batch (H, B), and their
+        weighted `total`; differentiable. `generator` seeds the policy / target-head draws."""
+        m, o = self.model, self.cfg.optim
+        H, B = batch.action.shape[:2]
+        emb = m.embed(batch.task)
+        embH = None if emb is None else emb.unsqueeze(0).expand(H, -1, -1)
+        flat = lambda x: None if x is None else x.reshape(H * B, -1)  # noqa: E731
+        with torch.no_grad():
+            next_z = m.encode(batch.obs[1:], embH)  # (H, B, L) targets
+            mask = m.mask(batch.task).unsqueeze(0).expand(H, -1, -1)
+            pi_next = m.policy(flat(next_z), flat(embH), flat(mask), generator=generator).action
+            q_next = m.q_min_target(flat(next_z), pi_next, flat(embH), generator).view(H, B)
+            gamma = m.discounts[batch.task].unsqueeze(0)
+            td = batch.reward + gamma * (1.0 - batch.terminated) * q_next.float()
+        z = m.encode(batch.obs[0], emb)
+        zs = [z]
+        for t in range(H):
+            z = m.next(z, batch.action[t], emb)
+            zs.append(z)
+        zs_t = torch.stack(zs[1:])  # (H, B, L) predicted next latents
+        w = _rho_weights(H, o.rho, self.device)
+        consistency = (((zs_t.float() - next_z.float()) ** 2).mean((1, 2)) * w).sum() / H
+        z_in = torch.stack(zs[:-1]).reshape(H * B, -1)
+        a_in = batch.action.reshape(H * B, -1)
+        e_in = flat(embH)
+        r_logits = m.reward_logits(z_in, a_in, e_in).float()
+        reward_loss = (
+            m.two_hot.cross_entropy(r_logits, batch.reward.reshape(-1)).view(H, B).mean(1) * w
+        ).sum() / H
+        q_logits = m.q_logits(z_in, a_in, e_in).float()  # (K, H*B, bins)
+        q_ce = m.two_hot.cross_entropy(q_logits, td.reshape(1, -1).expand(m.cfg.num_q, -1))
+        value_loss = (q_ce.view(-1, H, B).mean((0, 2)) * w).sum() / H
+        total = (
+            o.consistency_coef * consistency
+            + o.reward_coef * reward_loss
+            + o.value_coef * value_loss
+        )
+        return {"consistency": consistency, "reward_loss": reward_loss,
+                "value_loss": value_loss, "total": total}
+
     def update_world_model(self, batch: Batch) -> dict[str, float]:
         """One gradient step of the consistency / reward / Q losses on a replay batch."""
         if not self.cfg.model.world_model:
             return {}
         m, o = self.model, self.cfg.optim
-        H, B = batch.action.shape[:2]
         m.train()
-        amp = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=o.amp_bf16)
-        with amp:
-            emb = m.embed(batch.task)
-            embH = None if emb is None else emb.unsqueeze(0).expand(H, -1, -1)
-            with torch.no_grad():
-                next_z = m.encode(batch.obs[1:], embH)  # (H, B, L)
-                mask = m.mask(batch.task).unsqueeze(0).expand(H, -1, -1)
-                flat = lambda x: None if x is None else x.reshape(H * B, -1)  # noqa: E731
-                pi_next = m.policy(flat(next_z), flat(embH), flat(mask), generator=None).action
-                q_next = m.q_min_target(flat(next_z), pi_next, flat(embH)).view(H, B).float()
-                gamma = m.discounts[batch.task].unsqueeze(0)
-                td = batch.reward + gamma * (1.0 - batch.terminated) * q_next
-            z = m.encode(batch.obs[0], emb)
-            zs = [z]
-            for t in range(H):
-                z = m.next(z, batch.action[t], emb)
-                zs.append(z)
-            zs_t = torch.stack(zs[1:])  # (H, B, L) predicted next latents
-            w = _rho_weights(H, o.rho, self.device)
-            consistency = (((zs_t.float() - next_z.float()) ** 2).mean((1, 2)) * w).sum() / H
-            z_in = torch.stack(zs[:-1]).reshape(H * B, -1)
-            a_in = batch.action.reshape(H * B, -1)
-            e_in = flat(embH)
-            r_logits = m.reward_logits(z_in, a_in, e_in).float()
-            reward_loss = (
-                m.two_hot.cross_entropy(r_logits, batch.reward.reshape(-1)).view(H, B).mean(1) * w
-            ).sum() / H
-            q_logits = m.q_logits(z_in, a_in, e_in).float()  # (K, H*B, bins)
-            q_ce = m.two_hot.cross_entropy(q_logits, td.reshape(1, -1).expand(m.cfg.num_q, -1))
-            value_loss = (q_ce.view(-1, H, B).mean((0, 2)) * w).sum() / H
-            total = (
-                o.consistency_coef * consistency
-                + o.reward_coef * reward_loss
-                + o.value_coef * value_loss
-            )
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=o.amp_bf16):
+            losses = self.world_model_losses(batch)
         self.wm_optim.zero_grad(set_to_none=True)
-        total.backward()
+        losses["total"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(
             [p for _, p in m.world_model_parameters()], o.grad_clip
         )
@@ -311,13 +318,9 @@ class M3POAgent:
         m.soft_update_target(o.tau)
         m.eval()
         self._act_dirty = True
-        return {
-            "wm/consistency": consistency.item(),
-            "wm/reward_loss": reward_loss.item(),
-            "wm/value_loss": value_loss.item(),
-            "wm/total": total.item(),
-            "wm/grad_norm": grad_norm.item(),
-        }
+        out = {f"wm/{k}": v.item() for k, v in losses.items()}
+        out["wm/grad_norm"] = grad_norm.item()
+        return out
 
     # -- model-free critic, bonus, trust-region policy ------------------------------------------
     @torch.no_grad()

@@ -179,6 +179,7 @@ class TrainConfig:
     buffer_size: int = 1_000_000  # replay capacity in transitions
     eval_every: int = 5_000  # agent steps between evaluations (0 = only at the end)
     eval_episodes: int = 2  # episodes per task per evaluation
+    final_eval: bool = True  # evaluate once more when training ends
     checkpoint_every: int = 5_000  # agent steps between checkpoints
     out_dir: str = "runs/m3po"  # run directory: checkpoints, metrics.csv, tensorboard
     device: str = "auto"  # auto: CUDA when present, else CPU

@@ -192,51 +192,18 @@ def world_model_loss(
     m, o = agent.model, agent.cfg.optim
     was_training = m.training
     m.eval()
-    H = batch.action.shape[0]
-    w = o.rho ** torch.arange(H, dtype=torch.float32, device=agent.device)
     sums = {"consistency": 0.0, "reward_loss": 0.0, "value_loss": 0.0}
     n_total = batch.action.shape[1]
-    with torch.random.fork_rng(devices=[agent.device] if agent.device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    generator = torch.Generator(device=agent.device).manual_seed(seed)
+    with torch.no_grad():
         for lo in range(0, n_total, chunk):
             sl = slice(lo, min(lo + chunk, n_total))
-            obs, act, rew = batch.obs[:, sl], batch.action[:, sl], batch.reward[:, sl]
-            term, task = batch.terminated[:, sl], batch.task[sl]
-            B = act.shape[1]
-            emb = m.embed(task)
-            embH = None if emb is None else emb.unsqueeze(0).expand(H, -1, -1)
-            flat = lambda x, n=H * B: None if x is None else x.reshape(n, -1)  # noqa: E731
-            next_z = m.encode(obs[1:], embH)
-            mask = m.mask(task).unsqueeze(0).expand(H, -1, -1)
-            pi_next = m.policy(flat(next_z), flat(embH), flat(mask)).action
-            q_next = m.q_min_target(flat(next_z), pi_next, flat(embH)).view(H, B).float()
-            td = rew + m.discounts[task].unsqueeze(0) * (1.0 - term) * q_next
-            z = m.encode(obs[0], emb)
-            zs = [z]
-            for t in range(H):
-                z = m.next(z, act[t], emb)
-                zs.append(z)
-            pred = torch.stack(zs[1:])
-            cons = (((pred - next_z) ** 2).mean((1, 2)) * w).sum() / H
-            z_in, a_in = torch.stack(zs[:-1]).reshape(H * B, -1), act.reshape(H * B, -1)
-            r_ce = (
-                m.two_hot.cross_entropy(
-                    m.reward_logits(z_in, a_in, flat(embH)).float(), rew.reshape(-1)
-                )
-                .view(H, B)
-                .mean(1)
-            )
-            q_ce = m.two_hot.cross_entropy(
-                m.q_logits(z_in, a_in, flat(embH)).float(),
-                td.reshape(1, -1).expand(m.cfg.num_q, -1),
-            )
-            v_loss = (q_ce.view(-1, H, B).mean((0, 2)) * w).sum() / H
-            for k, v in (
-                ("consistency", cons),
-                ("reward_loss", (r_ce * w).sum() / H),
-                ("value_loss", v_loss),
-            ):
-                sums[k] += float(v) * B
+            part = Batch(batch.obs[:, sl], batch.action[:, sl], batch.reward[:, sl],
+                         batch.terminated[:, sl], batch.task[sl], batch.log_mu[:, sl])
+            losses = agent.world_model_losses(part, generator=generator)
+            B = part.action.shape[1]
+            for k in sums:
+                sums[k] += float(losses[k]) * B
     if was_training:
         m.train()
     out = {k: v / n_total for k, v in sums.items()}

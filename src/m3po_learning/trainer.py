@@ -73,7 +73,7 @@ class Trainer:
                (("obs", O), ("next_obs", O), ("action", A))}
         seg.update({k: np.zeros((T, N), np.float32) for k in
                     ("reward", "terminated", "done", "log_mu")})
-        t_start, steps_at_start = time.time(), self.step
+        t_learn, steps_learn = None, 0  # throughput is measured once updates have started
         recent_returns: dict[str, float] = {}
         while self.step < cfg.steps and not self.stop_requested:
             for t in range(T):
@@ -113,8 +113,11 @@ class Trainer:
                     break
             metrics = agent.update_policy(self._segment(seg, T))
             metrics.update(self._pop_world_model_metrics())
-            elapsed = max(time.time() - t_start, 1e-6)
-            metrics["perf/agent_steps_per_s"] = (self.step - steps_at_start) / elapsed
+            if t_learn is None and self.step >= cfg.seed_steps:
+                t_learn, steps_learn = time.time(), self.step
+            elif t_learn is not None:
+                rate = (self.step - steps_learn) / max(time.time() - t_learn, 1e-6)
+                metrics["perf/agent_steps_per_s"] = rate
             self.logger.log(self.step, metrics)
             if bar is not None and recent_returns:
                 bar.set_postfix(ret=f"{np.mean(list(recent_returns.values())):.1f}",
@@ -127,7 +130,8 @@ class Trainer:
                 self._next_ckpt += cfg.checkpoint_every
         if bar is not None:
             bar.close()
-        self._evaluate()
+        if cfg.final_eval:
+            self._evaluate()
         self.save()
         return self.last_eval
 

@@ -1,0 +1,81 @@
+"""Training throughput: agent steps/s with planning on and update-to-data 1, one task, batch 256,
+plus the cost of one world-model update and peak RSS.
+
+    python bench/bench_training.py [--preset 1M] [--steps 300] [--out bench/results/training.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from m3po_learning.config import load_config
+from m3po_learning.trainer import build_trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+TDMPC2 = {"1M": {"steps_per_s": 4.3, "update_ms": 102, "rss_mb": 617},
+          "5M": {"steps_per_s": 1.5, "update_ms": 341, "rss_mb": 959}}
+
+
+def run(preset: str, task: str, steps: int, seed_steps: int, extra: list[str]) -> dict:
+    out = Path(tempfile.mkdtemp(prefix="m3po-bench-train-"))
+    cfg = load_config(None, [
+        f"model.preset={preset}", f"train.tasks=[{task}]", f"train.steps={seed_steps + steps}",
+        f"train.seed_steps={seed_steps}", "train.utd=1", "train.eval_every=0",
+        "train.checkpoint_every=0", "train.final_eval=false", "train.tensorboard=false",
+        "explore.alpha_min=1.0",  # the planner acts on every step (the expensive case)
+        *extra,
+    ])
+    trainer = build_trainer(cfg, out, progress=False)
+    t0 = time.time()
+    trainer.train()
+    wall = time.time() - t0
+    trainer.logger.close()
+    rates = [float(r["value"]) for r in csv.DictReader(open(out / "metrics.csv"))
+             if r["name"] == "perf/agent_steps_per_s"]
+    # one update in isolation, on a replay batch
+    agent, batch = trainer.agent, trainer.buffer.sample(cfg.optim.batch_size)
+    upd = []
+    for _ in range(20):
+        t = time.perf_counter()
+        agent.update_world_model(batch)
+        upd.append((time.perf_counter() - t) * 1e3)
+    return {
+        "preset": preset, "task": task, "overrides": extra, "agent_steps": steps,
+        "agent_steps_per_s": rates[-1] if rates else float("nan"),
+        "update_ms_p50": float(np.median(upd)), "wall_s": wall,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "tdmpc2_same_machine": TDMPC2.get(preset),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--preset", default="1M")
+    ap.add_argument("--task", default="dmc/walker-walk")
+    ap.add_argument("--steps", type=int, default=300, help="measured agent steps")
+    ap.add_argument("--seed-steps", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("overrides", nargs="*", help="extra config overrides")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "training.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    r = run(args.preset, args.task, args.steps, args.seed_steps, args.overrides)
+    r["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                    "torch": torch.__version__}
+    print(json.dumps(r, indent=1))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(r, indent=1))
+
+
+if __name__ == "__main__":
+    main()
