@@ -153,6 +153,11 @@ class ControlLoop:
         self.tick_ms = RollingStats()
         self.act_ms = RollingStats()
         self.iterations = RollingStats(200)
+        # How far planning calls ran past the budget they were given (preemption, a slow
+        # iteration): the 95th percentile is kept back from the next budgets.
+        self.overshoot_ms = RollingStats(200)
+        self.margin_ms = 0.0
+        self._planned_calls = 0
         self.ticks = 0
         self.overruns = 0  # ticks whose computation took longer than the period
         self.model_errors = 0
@@ -245,7 +250,7 @@ class ControlLoop:
                 # The planner's budget counts from inside act(); what this tick already
                 # spent is taken off so that the whole tick stays inside the fraction.
                 spent_ms = (time.perf_counter() - t0) * 1000.0
-                budget = max(self.budget_ms() - spent_ms, 0.0)
+                budget = max(self.budget_ms() - spent_ms - self.margin_ms, 0.0)
                 ta = time.perf_counter()
                 out = agent.act(
                     padded,
@@ -259,6 +264,8 @@ class ControlLoop:
                 action = out.action[0, : len(ctx.joint_names)].astype(np.float64)
                 effort = action * ctx.effort_max
                 planned, iterations = bool(out.planned[0]), int(out.iterations)
+                if self.use_planner and budget > 0.0:
+                    self._learn_margin(act_ms - budget)
             except (KeyError, ValueError, RuntimeError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
         if error:
@@ -276,6 +283,14 @@ class ControlLoop:
         if tick_ms > self.period_s * 1000.0:
             self.overruns += 1
         return TickResult(command, state, obs, planned, iterations, act_ms, tick_ms, error)
+
+    def _learn_margin(self, overshoot_ms: float) -> None:
+        self.overshoot_ms.add(overshoot_ms)
+        self._planned_calls += 1
+        if self._planned_calls % 20 == 0:
+            # Bounded to half the budget so that planning never switches itself off.
+            p95 = self.overshoot_ms.percentile(95)
+            self.margin_ms = min(max(p95, 0.0), 0.5 * self.budget_ms())
 
     def stop_command(self) -> np.ndarray:
         """Zero effort for the active robot (on deactivate / shutdown)."""

@@ -315,6 +315,7 @@ class ControllerNode(LifecycleNode):
             "act_ms_p50": loop.act_ms.percentile(50),
             "act_ms_p99": loop.act_ms.percentile(99),
             "budget_ms": loop.budget_ms(),
+            "budget_margin_ms": loop.margin_ms,
             "planner_iterations_mean": (
                 sum(loop.iterations.values) / max(len(loop.iterations.values), 1)
             ),

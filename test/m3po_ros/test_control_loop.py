@@ -97,3 +97,37 @@ def test_task_switch_checks_robot_and_swap_is_installed_by_next_tick(agent):
     assert loop.agent is agent
     loop.tick(SensorSnapshot(), now_s=0.0)
     assert loop.agent is other and loop.swaps == 1
+
+
+class _SlowAgent:
+    """The real agent, but every planning call runs 3 ms past its budget (like preemption)."""
+
+    def __init__(self, agent) -> None:
+        self._agent = agent
+        self.budgets: list[float] = []
+
+    def __getattr__(self, name):
+        return getattr(self._agent, name)
+
+    def act(self, obs, tasks, **kw):
+        import time
+
+        out = self._agent.act(obs, tasks, **kw)
+        if kw.get("use_planner"):
+            self.budgets.append(kw["budget_ms"])
+            time.sleep((kw["budget_ms"] + 3.0) / 1000.0)
+        return out
+
+
+def test_planner_budget_learns_its_overshoot(agent):
+    from m3po_learning.envs import make_env
+
+    env = make_env(TASK, 6)
+    env.reset(6)
+    slow = _SlowAgent(agent)
+    loop = ControlLoop(slow, TASK, SafetyConfig(), 0.02, use_planner=True, budget_fraction=0.5)
+    for _ in range(40):
+        loop.tick(snapshot_of(env), now_s=0.0)
+    assert 2.5 <= loop.margin_ms <= 5.0  # 0.5 * budget is the cap
+    assert slow.budgets[-1] <= 10.0 - loop.margin_ms + 1e-9
+    assert slow.budgets[0] > slow.budgets[-1] + 2.0
