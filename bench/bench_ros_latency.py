@@ -26,6 +26,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -256,8 +257,7 @@ def main() -> None:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
     ckpt = Path(args.checkpoint)
-    logs = REPO / "bench" / "results" / "ros_latency_logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="ros_latency_logs_"))  # node logs, if one fails
     if args.minutes > 0:
         rates, seconds = [100.0], args.minutes * 60.0
     else:
