@@ -77,6 +77,8 @@ class M3POAgent:
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.train.seed)
         self.act_dtype = self._pick_act_dtype(cfg.planner.dtype)
+        # bf16 autocast in updates only where bf16 matmuls are native (fp32 master weights).
+        self.amp_bf16 = cfg.optim.amp_bf16 and self._pick_act_dtype("auto") == torch.bfloat16
         self._act_model: WorldModel | None = None
         self._fused: FusedLatentModel | None = None
         self._act_dirty = True
@@ -307,7 +309,7 @@ class M3POAgent:
             return {}
         m, o = self.model, self.cfg.optim
         m.train()
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=o.amp_bf16):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp_bf16):
             losses = self.world_model_losses(batch)
         self.wm_optim.zero_grad(set_to_none=True)
         losses["total"].backward()

@@ -45,7 +45,7 @@ class ModelConfig:
     log_std_max: float = 1.0  # policy log-std upper bound
     log_std_init: float = -0.5  # policy log-std at initialisation (std ~0.6)
     world_model: bool = True  # False: model-free baseline (no dynamics/reward/Q losses, no planning)
-    activation: str = "mish"  # hidden activation: mish (TD-MPC2) or silu (cheaper on CPU)
+    activation: str = "silu"  # hidden activation: silu (default, 3-4x cheaper on CPU) or mish
 
     def __post_init__(self) -> None:
         _check(self.preset in MODEL_PRESETS, f"model.preset={self.preset!r} not in {list(MODEL_PRESETS)}")
@@ -115,7 +115,7 @@ class OptimConfig:
     value_coef: float = 0.1  # Q loss weight
     tau: float = 0.01  # Polyak rate of the target Q network
     v_coef: float = 1.0  # model-free critic loss weight
-    amp_bf16: bool = False  # bf16 autocast in updates (CPU AMX / CUDA)
+    amp_bf16: bool = True  # bf16 autocast in updates where the device has bf16 units, else fp32
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, f"optim.lr={self.lr} must be > 0")

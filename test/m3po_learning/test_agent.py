@@ -85,7 +85,7 @@ def test_world_model_losses_fall_on_fixed_batch():
 
 def test_policy_update_moves_toward_high_advantage_actions():
     torch.manual_seed(0)
-    agent = make_agent(["policy.epochs=8", "policy.target_kl=10"])
+    agent = make_agent(["policy.epochs=8", "policy.target_kl=10", "policy.lr=1e-3"])
     T, N = 64, 2
     g = torch.Generator().manual_seed(1)
     obs = torch.randn(T, N, 8, generator=g)
