@@ -15,6 +15,10 @@ export PYTHONUNBUFFERED := 1
 setup: $(STAMP)
 
 $(STAMP): requirements.txt constraints.txt setup.py setup.cfg pyproject.toml
+	@# Offscreen rendering needs an EGL driver (Mesa); install it where it is missing.
+	@ldconfig -p | grep -q libEGL_mesa || { command -v apt-get >/dev/null && \
+		apt-get update -qq && apt-get install -y -qq libegl1 libegl-mesa0 libgl1 >/dev/null; } || \
+		echo "warning: no EGL driver; set MUJOCO_GL=osmesa for video"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and exactly pinned: anything looser pulls CUDA wheels.
