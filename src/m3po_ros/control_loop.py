@@ -23,6 +23,9 @@ from m3po_ros.safety import JointLimits, SafetyConfig, SafetyLayer, SafetyState
 log = logging.getLogger(__name__)
 
 
+WARMUP_PLANS = 8  # unbudgeted planning calls before a model takes over
+
+
 class ControlError(RuntimeError):
     """A checkpoint or task the control loop cannot use; the message says why."""
 
@@ -196,16 +199,15 @@ class ControlLoop:
                 f"the running one {self.context.joint_names}"
             )
         obs = np.zeros((1, agent.obs_dim), np.float32)
-        for use_planner in (False, self.use_planner):
-            # First calls allocate; do them here, not in a tick.
-            agent.act(
-                obs,
-                [self.task],
-                explore=False,
-                use_planner=use_planner,
-                budget_ms=self.budget_ms(),
-                slots=[0],
-            )
+        # First calls allocate; do them here, not in a tick. The planning calls run without
+        # a budget: the planner's estimate of one iteration's cost only moves when an
+        # iteration runs, and a cold first call would leave it too high for any budget.
+        agent.act(obs, [self.task], explore=False, use_planner=False, slots=[0])
+        if self.use_planner:
+            for _ in range(WARMUP_PLANS):
+                agent.act(
+                    obs, [self.task], explore=False, use_planner=True, budget_ms=0.0, slots=[0]
+                )
         agent.reset_warm_start()
         return contexts
 
