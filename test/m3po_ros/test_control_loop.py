@@ -131,3 +131,19 @@ def test_planner_budget_learns_its_overshoot(agent):
     assert 2.5 <= loop.margin_ms <= 5.0  # 0.5 * budget is the cap
     assert slow.budgets[-1] <= 10.0 - loop.margin_ms + 1e-9
     assert slow.budgets[0] > slow.budgets[-1] + 2.0
+
+
+def test_planner_recovers_from_an_inflated_iteration_estimate(agent):
+    from m3po_learning.envs import make_env
+
+    env = make_env(TASK, 7)
+    env.reset(7)
+    loop = make_loop(agent, use_planner=True, budget_fraction=0.6)  # 12 ms
+    loop.contexts = loop.prepare(agent)
+    agent.planner._iter_ms = 40.0  # as after one preempted iteration
+    results = [loop.tick(snapshot_of(env), now_s=0.0) for _ in range(150)]
+    assert results[0].iterations == 0
+    assert loop.planner_unsticks >= 1
+    # After two halvings (50 ticks) the estimate fits the budget and an iteration runs again
+    # (a preempted one may push it up again on a loaded machine, hence any()).
+    assert sum(r.iterations > 0 for r in results[25:]) >= 1
