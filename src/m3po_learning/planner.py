@@ -83,6 +83,7 @@ class MPPIPlanner:
         self.action_dim = action_dim
         self.device = torch.device(device)
         self._iter_ms = 0.0  # running estimate of one iteration's cost, for the budget
+        self.skip_decay = 0.85  # shrink factor of the estimate each time it stops an iteration
 
     @torch.no_grad()
     def plan(
@@ -140,6 +141,10 @@ class MPPIPlanner:
             if budget > 0:
                 elapsed = (time.perf_counter() - t0) * 1e3
                 if elapsed + self._iter_ms > budget:
+                    # The estimate only updates when an iteration runs, so one preempted
+                    # iteration could switch planning off for good; shrinking it on every skip
+                    # makes the planner measure a real iteration again after a few calls.
+                    self._iter_ms *= self.skip_decay
                     break
             t_it = time.perf_counter()
             noise = torch.randn(B, N, H, A, device=dev, dtype=dt, generator=generator)

@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 
 WARMUP_PLANS = 8  # unbudgeted planning calls before a model takes over
-STUCK_TICKS = 25  # planning ticks without an iteration before the planner is nudged
 
 
 class ControlError(RuntimeError):
@@ -162,8 +161,6 @@ class ControlLoop:
         self.overshoot_ms = RollingStats(200)
         self.margin_ms = 0.0
         self._planned_calls = 0
-        self._no_iteration_ticks = 0
-        self.planner_unsticks = 0
         self.ticks = 0
         self.overruns = 0  # ticks whose computation took longer than the period
         self.model_errors = 0
@@ -271,7 +268,6 @@ class ControlLoop:
                 planned, iterations = bool(out.planned[0]), int(out.iterations)
                 if self.use_planner and budget > 0.0:
                     self._learn_margin(act_ms - budget)
-                    self._unstick_planner(agent, iterations)
             except (KeyError, ValueError, RuntimeError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
         if error:
@@ -289,22 +285,6 @@ class ControlLoop:
         if tick_ms > self.period_s * 1000.0:
             self.overruns += 1
         return TickResult(command, state, obs, planned, iterations, act_ms, tick_ms, error)
-
-    def _unstick_planner(self, agent, iterations: int) -> None:
-        """Let the planner try an iteration again after a run of zero-iteration ticks.
-
-        The planner's running estimate of one iteration's cost only changes when an iteration
-        runs; one preempted iteration can push it above the budget for good, and planning
-        would silently stop. After STUCK_TICKS ticks without an iteration the estimate is
-        shrunk so the next tick measures a real one. (Workaround until the planner decays
-        the estimate itself.)
-        """
-        self._no_iteration_ticks = 0 if iterations else self._no_iteration_ticks + 1
-        planner = getattr(agent, "planner", None)
-        if self._no_iteration_ticks >= STUCK_TICKS and hasattr(planner, "_iter_ms"):
-            planner._iter_ms *= 0.5
-            self._no_iteration_ticks = 0
-            self.planner_unsticks += 1
 
     def _learn_margin(self, overshoot_ms: float) -> None:
         self.overshoot_ms.add(overshoot_ms)

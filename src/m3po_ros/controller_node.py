@@ -316,7 +316,6 @@ class ControllerNode(LifecycleNode):
             "act_ms_p99": loop.act_ms.percentile(99),
             "budget_ms": loop.budget_ms(),
             "budget_margin_ms": loop.margin_ms,
-            "planner_unsticks": loop.planner_unsticks,
             "planner_iterations_mean": (
                 sum(loop.iterations.values) / max(len(loop.iterations.values), 1)
             ),

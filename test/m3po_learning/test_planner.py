@@ -104,3 +104,15 @@ def test_bad_planner_config_rejected(bad):
 
     with pytest.raises(ConfigError):
         PlannerConfig(**bad)
+
+
+def test_inflated_iteration_estimate_recovers():
+    """One slow (preempted) iteration must not switch budgeted planning off for good."""
+    target = torch.tensor([0.3])
+    planner = MPPIPlanner(PlannerConfig(iterations=3), action_dim=1)
+    planner._iter_ms = 500.0  # as after an iteration preempted for half a second
+    model = QuadraticModel(target)
+    its = [planner.plan(model, torch.zeros(1, 8), None, torch.ones(1, 1), torch.tensor([0.99]),
+                        budget_ms=20.0).iterations for _ in range(40)]
+    assert its[0] == 0
+    assert its[-1] >= 1

@@ -143,7 +143,6 @@ def test_planner_recovers_from_an_inflated_iteration_estimate(agent):
     agent.planner._iter_ms = 40.0  # as after one preempted iteration
     results = [loop.tick(snapshot_of(env), now_s=0.0) for _ in range(150)]
     assert results[0].iterations == 0
-    assert loop.planner_unsticks >= 1
-    # After two halvings (50 ticks) the estimate fits the budget and an iteration runs again
-    # (a preempted one may push it up again on a loaded machine, hence any()).
+    # The planner shrinks its estimate on every skipped iteration, so it fits the budget and
+    # an iteration runs again (a preempted one may push it up again on a loaded machine).
     assert sum(r.iterations > 0 for r in results[25:]) >= 1
