@@ -27,8 +27,19 @@ $(STAMP): requirements.txt constraints.txt setup.py setup.cfg pyproject.toml
 	$(PY) -m pip install -q -c constraints.txt --no-deps -e .
 	touch $(STAMP)
 
+DEMO_RUN := runs/demo
+
+# Train briefly, evaluate in MuJoCo, then close the loop over ROS 2: sim node + controller
+# with the new checkpoint, one task at a time, reporting the closed-loop return per task.
 demo: setup
-	$(VENV)/bin/m3po demo
+	$(VENV)/bin/m3po demo --out $(DEMO_RUN)
+	@export ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 100 ))}; \
+	for task in $$($(PY) -c "from m3po_learning.checkpoint import read_checkpoint; \
+		print(*read_checkpoint('$(DEMO_RUN)').metadata['tasks'])"); do \
+		echo "== closed loop over ROS 2: $$task"; \
+		$(VENV)/bin/m3po bringup sim --checkpoint $(DEMO_RUN) --task $$task --duration 12 \
+			|| exit 1; \
+	done
 
 test: setup
 	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 100 ))} $(PY) -m pytest -q test
