@@ -50,12 +50,16 @@ def measure(preset: str, extra: list[str], device: str, calls: int) -> dict:
         t = time.perf_counter()
         agent.act(obs, [0], explore=False, use_planner=False)
         pol.append((time.perf_counter() - t) * 1e3)
-    params = sum(p.numel() for n, p in agent.model.named_parameters()
-                 if not n.startswith("target_qs."))
+    params = sum(
+        p.numel() for n, p in agent.model.named_parameters() if not n.startswith("target_qs.")
+    )
     return {
-        "preset": preset, "device": device, "overrides": extra,
+        "preset": preset,
+        "device": device,
+        "overrides": extra,
         "act_dtype": str(agent.act_dtype).replace("torch.", ""),
-        "params": params, "iterations": out.iterations,
+        "params": params,
+        "iterations": out.iterations,
         "plan_p50_ms": float(np.percentile(times, 50)),
         "plan_p99_ms": float(np.percentile(times, 99)),
         "policy_p50_ms": float(np.percentile(pol, 50)),
@@ -77,8 +81,10 @@ def main() -> None:
         for preset in ("1M", "5M"):
             cases = [("default", [])]
             if not args.quick:
-                cases += [("default fp32", ["planner.dtype=float32"]),
-                          ("default silu", ["model.activation=silu"])]
+                cases += [
+                    ("default fp32", ["planner.dtype=float32"]),
+                    ("default silu", ["model.activation=silu"]),
+                ]
             cases.append(("realtime", realtime_overrides()))
             for name, extra in cases:
                 r = measure(preset, extra, device, args.calls)
@@ -86,16 +92,25 @@ def main() -> None:
                 if name == "default":
                     r["speedup_vs_tdmpc2"] = TDMPC2_MS[preset] / r["plan_p50_ms"]
                 runs.append(r)
-                print(f"{device:4s} {preset:2s} {name:13s} {r['act_dtype']:8s} "
-                      f"plan p50 {r['plan_p50_ms']:7.2f} ms  p99 {r['plan_p99_ms']:7.2f} ms  "
-                      f"policy p50 {r['policy_p50_ms']:.3f} ms  ({r['params'] / 1e6:.2f}M params)",
-                      flush=True)
+                print(
+                    f"{device:4s} {preset:2s} {name:13s} {r['act_dtype']:8s} "
+                    f"plan p50 {r['plan_p50_ms']:7.2f} ms  p99 {r['plan_p99_ms']:7.2f} ms  "
+                    f"policy p50 {r['policy_p50_ms']:.3f} ms  ({r['params'] / 1e6:.2f}M params)",
+                    flush=True,
+                )
     result = {
-        "machine": {"cpu": platform.processor() or platform.machine(),
-                    "torch": torch.__version__, "threads": args.threads,
-                    "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
-        "targets_ms": {"1M_default_p50": 40, "5M_default_p50": 110, "realtime_p99": 10,
-                       "cuda_5M_default_p50": 3},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
+        "targets_ms": {
+            "1M_default_p50": 40,
+            "5M_default_p50": 110,
+            "realtime_p99": 10,
+            "cuda_5M_default_p50": 3,
+        },
         "runs": runs,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

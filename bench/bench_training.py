@@ -22,26 +22,40 @@ from m3po_learning.config import load_config
 from m3po_learning.trainer import build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-TDMPC2 = {"1M": {"steps_per_s": 4.3, "update_ms": 102, "rss_mb": 617},
-          "5M": {"steps_per_s": 1.5, "update_ms": 341, "rss_mb": 959}}
+TDMPC2 = {
+    "1M": {"steps_per_s": 4.3, "update_ms": 102, "rss_mb": 617},
+    "5M": {"steps_per_s": 1.5, "update_ms": 341, "rss_mb": 959},
+}
 
 
 def run(preset: str, task: str, steps: int, seed_steps: int, extra: list[str]) -> dict:
     out = Path(tempfile.mkdtemp(prefix="m3po-bench-train-"))
-    cfg = load_config(None, [
-        f"model.preset={preset}", f"train.tasks=[{task}]", f"train.steps={seed_steps + steps}",
-        f"train.seed_steps={seed_steps}", "train.utd=1", "train.eval_every=0",
-        "train.checkpoint_every=0", "train.final_eval=false", "train.tensorboard=false",
-        "explore.alpha_min=1.0",  # the planner acts on every step (the expensive case)
-        *extra,
-    ])
+    cfg = load_config(
+        None,
+        [
+            f"model.preset={preset}",
+            f"train.tasks=[{task}]",
+            f"train.steps={seed_steps + steps}",
+            f"train.seed_steps={seed_steps}",
+            "train.utd=1",
+            "train.eval_every=0",
+            "train.checkpoint_every=0",
+            "train.final_eval=false",
+            "train.tensorboard=false",
+            "explore.alpha_min=1.0",  # the planner acts on every step (the expensive case)
+            *extra,
+        ],
+    )
     trainer = build_trainer(cfg, out, progress=False)
     t0 = time.time()
     trainer.train()
     wall = time.time() - t0
     trainer.logger.close()
-    rates = [float(r["value"]) for r in csv.DictReader(open(out / "metrics.csv"))
-             if r["name"] == "perf/agent_steps_per_s"]
+    rates = [
+        float(r["value"])
+        for r in csv.DictReader(open(out / "metrics.csv"))
+        if r["name"] == "perf/agent_steps_per_s"
+    ]
     # one update in isolation, on a replay batch
     agent, batch = trainer.agent, trainer.buffer.sample(cfg.optim.batch_size)
     upd = []
@@ -50,9 +64,13 @@ def run(preset: str, task: str, steps: int, seed_steps: int, extra: list[str]) -
         agent.update_world_model(batch)
         upd.append((time.perf_counter() - t) * 1e3)
     return {
-        "preset": preset, "task": task, "overrides": extra, "agent_steps": steps,
+        "preset": preset,
+        "task": task,
+        "overrides": extra,
+        "agent_steps": steps,
         "agent_steps_per_s": rates[-1] if rates else float("nan"),
-        "update_ms_p50": float(np.median(upd)), "wall_s": wall,
+        "update_ms_p50": float(np.median(upd)),
+        "wall_s": wall,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "tdmpc2_same_machine": TDMPC2.get(preset),
     }
@@ -70,8 +88,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     r = run(args.preset, args.task, args.steps, args.seed_steps, args.overrides)
-    r["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
-                    "torch": torch.__version__}
+    r["machine"] = {
+        "cpu": platform.processor() or platform.machine(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+    }
     print(json.dumps(r, indent=1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(r, indent=1))

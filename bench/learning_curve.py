@@ -23,12 +23,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def train(name: str, args) -> dict:
     out = Path(args.runs) / name
-    cfg = load_config(ROOT / "config" / "train" / f"{name}.yaml", [
-        f"train.tasks=[{args.tasks}]", f"train.steps={args.steps}",
-        f"train.eval_every={args.eval_every}", f"train.checkpoint_every={args.steps}",
-        f"train.seed={args.seed}", f"train.eval_episodes={args.eval_episodes}",
-        f"train.seed_steps={args.seed_steps}", "train.tensorboard=false", *args.overrides,
-    ])
+    cfg = load_config(
+        ROOT / "config" / "train" / f"{name}.yaml",
+        [
+            f"train.tasks=[{args.tasks}]",
+            f"train.steps={args.steps}",
+            f"train.eval_every={args.eval_every}",
+            f"train.checkpoint_every={args.steps}",
+            f"train.seed={args.seed}",
+            f"train.eval_episodes={args.eval_episodes}",
+            f"train.seed_steps={args.seed_steps}",
+            "train.tensorboard=false",
+            *args.overrides,
+        ],
+    )
     t0 = time.time()
     trainer = build_trainer(cfg, out, progress=True)
     try:
@@ -36,9 +44,13 @@ def train(name: str, args) -> dict:
     finally:
         trainer.logger.close()
     curve = read_eval_csv(out / "eval.csv")
-    return {"run": str(out), "wall_s": time.time() - t0, "curve": curve["mean"],
-            "final": curve["mean"][-1][1], "per_task_final": {
-                t: c[-1][1] for t, c in curve.items() if t != "mean"}}
+    return {
+        "run": str(out),
+        "wall_s": time.time() - t0,
+        "curve": curve["mean"],
+        "final": curve["mean"][-1][1],
+        "per_task_final": {t: c[-1][1] for t, c in curve.items() if t != "mean"},
+    }
 
 
 def main() -> None:
@@ -58,7 +70,9 @@ def main() -> None:
     reach = next((s for s, r in results["m3po"]["curve"] if r >= base_final), None)
     tasks = resolve_tasks([args.tasks])
     summary = {
-        "tasks": tasks, "env_steps": args.steps, "seed": args.seed,
+        "tasks": tasks,
+        "env_steps": args.steps,
+        "seed": args.seed,
         "random_returns": random_returns(tasks, episodes=args.eval_episodes),
         "ppo_baseline_final_return": base_final,
         "m3po_final_return": results["m3po"]["final"],
@@ -67,9 +81,13 @@ def main() -> None:
         "target_fraction": 0.5,
         "runs": results,
     }
-    png = plot_runs([Path(results["ppo_baseline"]["run"]), Path(results["m3po"]["run"])],
-                    Path(args.out).with_suffix(".png"), ["ppo_baseline", "m3po"],
-                    per_task=True, title=f"M3PO vs model-free baseline ({args.tasks})")
+    png = plot_runs(
+        [Path(results["ppo_baseline"]["run"]), Path(results["m3po"]["run"])],
+        Path(args.out).with_suffix(".png"),
+        ["ppo_baseline", "m3po"],
+        per_task=True,
+        title=f"M3PO vs model-free baseline ({args.tasks})",
+    )
     Path(args.out).write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=1))
     print(f"wrote {args.out} and {png}")

@@ -103,7 +103,8 @@ class M3POAgent:
         rest = [p for n, p in m.world_model_parameters() if not n.startswith("encoder.")]
         self.wm_optim = torch.optim.Adam(
             [{"params": enc, "lr": o.lr * o.enc_lr_scale}, {"params": rest, "lr": o.lr}],
-            lr=o.lr, foreach=True,
+            lr=o.lr,
+            foreach=True,
         )
         mf_params = list(m.pi.parameters()) + list(m.v.parameters())
         if not self.cfg.model.world_model:
@@ -174,7 +175,7 @@ class M3POAgent:
         return torch.as_tensor(ids, device=self.device, dtype=torch.long)
 
     def pad_obs(self, obs: np.ndarray, task: str | int) -> np.ndarray:
-        """Zero-pad one task's observation (obs_dim,) to the agent's padded size, checking shape."""
+        """Zero-pad one task's observation (obs_dim,) to the padded size, checking its shape."""
         spec = self.specs[task if isinstance(task, int) else self.task_index[task]]
         obs = np.asarray(obs, dtype=np.float32)
         if obs.shape != (spec.obs_dim,):
@@ -208,7 +209,9 @@ class M3POAgent:
         t_start = time.perf_counter()
         obs_t = torch.as_tensor(np.asarray(obs, np.float32), device=self.device)
         if obs_t.dim() != 2 or obs_t.shape[1] != self.obs_dim:
-            raise ValueError(f"act(): obs shape {tuple(obs_t.shape)}, expected (B, {self.obs_dim})")
+            raise ValueError(
+                f"act(): obs shape {tuple(obs_t.shape)}, expected (B, {self.obs_dim})"
+            )
         B = obs_t.shape[0]
         task = self.task_ids(tasks)
         if task.shape[0] != B:
@@ -242,17 +245,28 @@ class M3POAgent:
             if all(p is not None for p in prev):
                 prev_mean = torch.stack(prev)
             res: PlanResult = self.planner.plan(
-                self.planning_model(), z[idx], None if emb is None else emb[idx], mask[idx],
-                m.discounts[task[idx]], prev_mean=prev_mean, explore=explore,
-                budget_ms=budget_ms, generator=self.generator, t_start=t_start,
+                self.planning_model(),
+                z[idx],
+                None if emb is None else emb[idx],
+                mask[idx],
+                m.discounts[task[idx]],
+                prev_mean=prev_mean,
+                explore=explore,
+                budget_ms=budget_ms,
+                generator=self.generator,
+                t_start=t_start,
             )
             iterations, plan_ms = res.iterations, res.elapsed_ms
             if res.iterations > 0:
                 a = res.action.float()
                 action[idx] = a
-                log_mu[idx] = clamped_gaussian_log_prob(
-                    a, res.mean[:, 0].float(), res.std[:, 0].float(), mask[idx]
-                ) if explore else log_mu[idx]
+                log_mu[idx] = (
+                    clamped_gaussian_log_prob(
+                        a, res.mean[:, 0].float(), res.std[:, 0].float(), mask[idx]
+                    )
+                    if explore
+                    else log_mu[idx]
+                )
                 for j, i in enumerate(idx.tolist()):
                     self._prev_mean[slots[i]] = res.mean[j]
             else:
@@ -300,8 +314,12 @@ class M3POAgent:
             + o.reward_coef * reward_loss
             + o.value_coef * value_loss
         )
-        return {"consistency": consistency, "reward_loss": reward_loss,
-                "value_loss": value_loss, "total": total}
+        return {
+            "consistency": consistency,
+            "reward_loss": reward_loss,
+            "value_loss": value_loss,
+            "total": total,
+        }
 
     def update_world_model(self, batch: Batch) -> dict[str, float]:
         """One gradient step of the consistency / reward / Q losses on a replay batch."""
@@ -359,12 +377,18 @@ class M3POAgent:
             eps = torch.zeros_like(q_mf)
             bonus = torch.zeros_like(q_mf)
         return {
-            "z": z, "v": v, "adv": adv, "returns": returns, "q_mf": q_mf, "q_mb": q_mb,
-            "epsilon": eps, "bonus": bonus,
+            "z": z,
+            "v": v,
+            "adv": adv,
+            "returns": returns,
+            "q_mf": q_mf,
+            "q_mb": q_mb,
+            "epsilon": eps,
+            "bonus": bonus,
         }
 
     def _q_model_based(self, z, action, embT, task, gamma) -> torch.Tensor:
-        """Q_MB = R(z,a) + gamma V(d(z,a)); (D) k-step: continue under pi, Q-ensemble at the end."""
+        """Q_MB = R(z,a) + gamma V(d(z,a)); (D) k-step: go on under pi, Q-ensemble at the end."""
         m = self.model
         k = self.cfg.explore.qmb_rollout
         q = m.two_hot.decode(m.reward_logits(z, action, embT).float())
@@ -410,7 +434,9 @@ class M3POAgent:
                     z = z_f[idx]  # the policy reads the world model's latent, frozen here
                 else:
                     z = m.encode(obs[idx], emb)
-                x = m._cat(z, emb.detach() if emb is not None and self.cfg.model.world_model else emb)
+                x = m._cat(
+                    z, emb.detach() if emb is not None and self.cfg.model.world_model else emb
+                )
                 logp = m.pi.log_prob(x, act[idx], mask[idx])
                 a_mb = adv_f[idx]
                 if pc.trust_region:
@@ -420,7 +446,9 @@ class M3POAgent:
                         ratio * a_mb, ratio.clamp(1 - pc.clip_eps, 1 + pc.clip_eps) * a_mb
                     )
                     pi_loss = -surr.mean()
-                    stats["pi/clip_frac"] += float(((ratio - 1).abs() > pc.clip_eps).float().mean())
+                    stats["pi/clip_frac"] += float(
+                        ((ratio - 1).abs() > pc.clip_eps).float().mean()
+                    )
                 else:
                     pi_loss = -(logp * a_mb).mean()
                 out = m.pi(x, mask[idx], generator=self.generator)
@@ -445,8 +473,11 @@ class M3POAgent:
                 updates += 1
             epochs_done += 1
             with torch.no_grad():
-                new_logp = m.pi.log_prob(m._cat(z_f, emb_all), act, mask) if self.cfg.model.world_model \
+                new_logp = (
+                    m.pi.log_prob(m._cat(z_f, emb_all), act, mask)
+                    if self.cfg.model.world_model
                     else m.pi.log_prob(m._cat(m.encode(obs, emb_all), emb_all), act, mask)
+                )
                 # KL(pi_old || pi_new) estimated on the segment's actions (k3 estimator).
                 lr_ = (new_logp - old_logp).clamp(-20, 20)
                 kl = float(((lr_.exp() - 1) - lr_).mean())
@@ -456,19 +487,21 @@ class M3POAgent:
         for k in stats:
             stats[k] /= max(updates, 1)
         eps = est["epsilon"]
-        stats.update({
-            "pi/kl": kl,
-            "pi/epochs": float(epochs_done),
-            "explore/beta": beta,
-            "explore/alpha": self.planner_share,
-            "explore/epsilon_mean": float(eps.mean()),
-            "explore/epsilon_max": float(eps.max()),
-            "explore/bonus_mean": float(est["bonus"].mean()),
-            "explore/bonus_std": float(est["bonus"].std()),
-            "v/mean": float(est["v"].mean()),
-            "q/mf_mean": float(est["q_mf"].mean()),
-            "q/mb_mean": float(est["q_mb"].nanmean()) if self.cfg.model.world_model else 0.0,
-        })
+        stats.update(
+            {
+                "pi/kl": kl,
+                "pi/epochs": float(epochs_done),
+                "explore/beta": beta,
+                "explore/alpha": self.planner_share,
+                "explore/epsilon_mean": float(eps.mean()),
+                "explore/epsilon_max": float(eps.max()),
+                "explore/bonus_mean": float(est["bonus"].mean()),
+                "explore/bonus_std": float(est["bonus"].std()),
+                "v/mean": float(est["v"].mean()),
+                "q/mf_mean": float(est["q_mf"].mean()),
+                "q/mb_mean": float(est["q_mb"].nanmean()) if self.cfg.model.world_model else 0.0,
+            }
+        )
         return stats
 
     # -- state for checkpoints ------------------------------------------------------------------
@@ -481,4 +514,3 @@ class M3POAgent:
 
     def mark_weights_changed(self) -> None:
         self._act_dirty = True
-

@@ -1,4 +1,4 @@
-"""Episode replay: one ring buffer per environment stream, sub-trajectories never cross episodes."""
+"""Episode replay: a ring buffer per env stream; sub-trajectories never cross episodes."""
 
 from __future__ import annotations
 
@@ -119,8 +119,10 @@ class ReplayBuffer:
             k = 2 * (batch_size - filled)
             cand = self.rng.choice(eligible, size=k, p=weights)
             size = np.minimum(self.count[cand], self.C)
-            st = (self.rng.integers(0, np.maximum(size, 1)) + np.where(
-                self.count[cand] > self.C, self.ptr[cand], 0)) % self.C
+            st = (
+                self.rng.integers(0, np.maximum(size, 1))
+                + np.where(self.count[cand] > self.C, self.ptr[cand], 0)
+            ) % self.C
             ok = self._valid_starts(cand, st)
             take = min(int(ok.sum()), batch_size - filled)
             streams[filled : filled + take] = cand[ok][:take]

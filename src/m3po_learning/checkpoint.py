@@ -28,7 +28,7 @@ LATEST_FILE = "latest"
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, truncated, tampered with or incompatible; the message says which."""
+    """A checkpoint is missing, truncated, tampered with or incompatible (the message says)."""
 
 
 @dataclass
@@ -97,7 +97,9 @@ def save_checkpoint(
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}"
     tmp.mkdir()
     try:
-        model_state = {k: v.detach().cpu().contiguous() for k, v in agent.model.state_dict().items()}
+        model_state = {
+            k: v.detach().cpu().contiguous() for k, v in agent.model.state_dict().items()
+        }
         save_file(model_state, str(tmp / MODEL_FILE))
         files = [MODEL_FILE, CONFIG_FILE]
         optim_meta = None
@@ -126,7 +128,9 @@ def save_checkpoint(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "trainer_state": trainer_state or {},
             "optimizer": optim_meta,
-            "files": {f: {"sha256": _sha256(tmp / f), "bytes": (tmp / f).stat().st_size} for f in files},
+            "files": {
+                f: {"sha256": _sha256(tmp / f), "bytes": (tmp / f).stat().st_size} for f in files
+            },
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
         for f in tmp.iterdir():
@@ -173,15 +177,18 @@ def resolve_checkpoint_dir(path: str | Path) -> Path:
 
 
 def read_checkpoint(path: str | Path, load_optimizer: bool = False) -> Checkpoint:
-    """Read and verify a checkpoint; any missing, truncated or altered file raises CheckpointError."""
+    """Read and verify a checkpoint; missing, truncated or altered files raise CheckpointError."""
     p = resolve_checkpoint_dir(path)
     try:
         meta = json.loads((p / META_FILE).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"checkpoint {p}: {META_FILE} is unreadable or not JSON: {exc}") from exc
+        raise CheckpointError(
+            f"checkpoint {p}: {META_FILE} is unreadable or not JSON: {exc}"
+        ) from exc
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"checkpoint {p}: format_version {meta.get('format_version') if isinstance(meta, dict) else '?'}"
+            f"checkpoint {p}: format_version "
+            f"{meta.get('format_version') if isinstance(meta, dict) else '?'}"
             f" is not the supported {FORMAT_VERSION}"
         )
     for name, info in meta.get("files", {}).items():
@@ -195,7 +202,9 @@ def read_checkpoint(path: str | Path, load_optimizer: bool = False) -> Checkpoin
                 "(truncated or replaced)"
             )
         if _sha256(f) != info["sha256"]:
-            raise CheckpointError(f"checkpoint {p}: {name} fails its sha256 check (tampered or corrupt)")
+            raise CheckpointError(
+                f"checkpoint {p}: {name} fails its sha256 check (tampered or corrupt)"
+            )
     if MODEL_FILE not in meta.get("files", {}):
         raise CheckpointError(f"checkpoint {p}: metadata lists no {MODEL_FILE}")
     try:
@@ -217,8 +226,12 @@ def read_checkpoint(path: str | Path, load_optimizer: bool = False) -> Checkpoin
     return Checkpoint(p, cfg, specs, meta, model_state, optim_state)
 
 
-def load_agent(path: str | Path, device: str = "auto", overrides: list[str] | None = None,
-               load_optimizer: bool = False):
+def load_agent(
+    path: str | Path,
+    device: str = "auto",
+    overrides: list[str] | None = None,
+    load_optimizer: bool = False,
+):
     """Build an M3POAgent from a checkpoint. `overrides` change runtime settings (e.g. planner)."""
     from m3po_learning.agent import M3POAgent
     from m3po_learning.config import merge, parse_overrides
@@ -232,12 +245,16 @@ def load_agent(path: str | Path, device: str = "auto", overrides: list[str] | No
     if overrides:
         cfg = config_from_dict(merge(cfg.to_dict(), parse_overrides(overrides)))
         if cfg.model != ck.config.model:
-            raise CheckpointError("model settings come from the checkpoint and cannot be overridden")
+            raise CheckpointError(
+                "model settings come from the checkpoint and cannot be overridden"
+            )
     agent = M3POAgent(cfg, ck.specs, device=device)
     try:
         agent.model.load_state_dict(ck.model_state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {ck.path}: weights do not match its config: {exc}") from exc
+        raise CheckpointError(
+            f"checkpoint {ck.path}: weights do not match its config: {exc}"
+        ) from exc
     if ck.optim_state is not None:
         agent.load_optimizer_state(ck.optim_state)
     agent.mark_weights_changed()

@@ -44,19 +44,26 @@ class ModelConfig:
     log_std_min: float = -5.0  # policy log-std lower bound
     log_std_max: float = 1.0  # policy log-std upper bound
     log_std_init: float = -0.5  # policy log-std at initialisation (std ~0.6)
-    world_model: bool = True  # False: model-free baseline (no dynamics/reward/Q losses, no planning)
+    world_model: bool = (
+        True  # False: model-free baseline (no dynamics/reward/Q losses, no planning)
+    )
     activation: str = "silu"  # hidden activation: silu (default, 3-4x cheaper on CPU) or mish
 
     def __post_init__(self) -> None:
-        _check(self.preset in MODEL_PRESETS, f"model.preset={self.preset!r} not in {list(MODEL_PRESETS)}")
+        _check(
+            self.preset in MODEL_PRESETS,
+            f"model.preset={self.preset!r} not in {list(MODEL_PRESETS)}",
+        )
         for name in ("enc_dim", "mlp_dim", "latent_dim", "num_enc_layers", "num_q", "num_bins"):
             _check(getattr(self, name) > 0, f"model.{name}={getattr(self, name)} must be > 0")
         _check(
             self.latent_dim % self.simnorm_dim == 0,
             f"model.latent_dim={self.latent_dim} not divisible by simnorm_dim={self.simnorm_dim}",
         )
-        _check(self.activation in ("mish", "silu"),
-               f"model.activation={self.activation!r} not in mish/silu")
+        _check(
+            self.activation in ("mish", "silu"),
+            f"model.activation={self.activation!r} not in mish/silu",
+        )
         _check(self.num_q >= 2, f"model.num_q={self.num_q} must be >= 2 (target uses min of 2)")
         _check(0.0 <= self.dropout < 1.0, f"model.dropout={self.dropout} not in [0, 1)")
         _check(self.task_dim >= 0, f"model.task_dim={self.task_dim} must be >= 0")
@@ -79,7 +86,9 @@ class PlannerConfig:
     min_std: float = 0.05  # lower bound of the sampling std
     max_std: float = 2.0  # initial / upper bound of the sampling std
     budget_ms: float = 0.0  # anytime time budget per act() call; 0 = no budget
-    dtype: str = "auto"  # inference precision: auto (bf16 on CUDA and on CPUs with AMX/AVX512-BF16, else fp32), float32, bfloat16
+    # inference precision: auto (bf16 on CUDA and CPUs with AMX/AVX512-BF16, else fp32),
+    # float32 or bfloat16
+    dtype: str = "auto"
     optimism: bool = False  # (D) add beta * |Q_MF - Q_MB| at the first step to the plan value
 
     def __post_init__(self) -> None:
@@ -148,7 +157,9 @@ class ExplorationConfig:
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    trust_region: bool = True  # clipped-ratio update with KL early stop; False: plain policy gradient
+    trust_region: bool = (
+        True  # clipped-ratio update with KL early stop; False: plain policy gradient
+    )
     clip_eps: float = 0.2  # ratio clip epsilon
     target_kl: float = 0.015  # stop the epochs when KL to the behaviour policy exceeds this (D)
     epochs: int = 4  # passes over the recent segment
@@ -157,7 +168,9 @@ class PolicyConfig:
     gae_lambda: float = 0.95  # lambda of GAE and of the V targets
     lr: float = 3e-4  # policy learning rate
     mb_coef: float = 0.0  # (D) weight of the model-based term -Q(z, pi(z)) / S; 0 = off
-    max_ratio_log: float = 5.0  # clamp of log rho before exp, keeps off-policy planner actions finite
+    max_ratio_log: float = (
+        5.0  # clamp of log rho before exp, keeps off-policy planner actions finite
+    )
 
     def __post_init__(self) -> None:
         _check(0 < self.clip_eps < 1, f"policy.clip_eps={self.clip_eps} not in (0, 1)")
@@ -247,7 +260,9 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
                 raise ValueError(value)
             return tuple(str(v) for v in value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: cannot use {value!r} as {getattr(typ, '__name__', typ)}") from exc
+        raise ConfigError(
+            f"{where}: cannot use {value!r} as {getattr(typ, '__name__', typ)}"
+        ) from exc
     raise ConfigError(f"{where}: unsupported type {typ}")
 
 

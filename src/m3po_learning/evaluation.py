@@ -43,8 +43,9 @@ def _run(agent, env, tasks, episodes, use_planner, budget_ms, progress) -> dict[
         bar = tqdm(total=n * episodes, desc="eval episodes", unit="ep", leave=False)
     slots = [10_000 + i for i in range(n)]  # keep eval warm starts apart from training ones
     while min(len(r) for r in returns) < episodes:
-        out = agent.act(obs, ids, explore=False, use_planner=use_planner, budget_ms=budget_ms,
-                        slots=slots)
+        out = agent.act(
+            obs, ids, explore=False, use_planner=use_planner, budget_ms=budget_ms, slots=slots
+        )
         next_obs, reward, term, trunc, _ = env.step(out.action[:, : env.action_dim])
         running += reward
         for i in np.nonzero(term | trunc)[0]:

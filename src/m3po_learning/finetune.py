@@ -198,8 +198,14 @@ def world_model_loss(
     with torch.no_grad():
         for lo in range(0, n_total, chunk):
             sl = slice(lo, min(lo + chunk, n_total))
-            part = Batch(batch.obs[:, sl], batch.action[:, sl], batch.reward[:, sl],
-                         batch.terminated[:, sl], batch.task[sl], batch.log_mu[:, sl])
+            part = Batch(
+                batch.obs[:, sl],
+                batch.action[:, sl],
+                batch.reward[:, sl],
+                batch.terminated[:, sl],
+                batch.task[sl],
+                batch.log_mu[:, sl],
+            )
             losses = agent.world_model_losses(part, generator=generator)
             B = part.action.shape[1]
             for k in sums:

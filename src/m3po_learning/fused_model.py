@@ -48,7 +48,7 @@ class FusedLatentModel(LatentModel):
     @torch.no_grad()
     def refresh(self) -> None:
         """Re-read the weights from the world model (after training updates)."""
-        wm, dt, L, A, E, M = self.wm, self.dtype, self.L, self.A, self.E, self.M
+        wm, dt, L, A, E = self.wm, self.dtype, self.L, self.A, self.E
         c = lambda t: t.detach().to(dt).contiguous()  # noqa: E731
         sizes = [L, A] + ([E] if E else [])
         d1, r1 = wm.dynamics[0], wm.reward[0]

@@ -1,4 +1,4 @@
-"""Numerics shared by the model: symlog, two-hot discrete regression, SimNorm, Gaussian log-probs."""
+"""Model numerics: symlog, two-hot discrete regression, SimNorm, Gaussian log-probs."""
 
 from __future__ import annotations
 

@@ -36,7 +36,11 @@ class NormedLinear(nn.Sequential):
 
 
 def mlp(
-    in_dim: int, hidden: list[int], out_dim: int, out_act: nn.Module | None = None, dropout=0.0,
+    in_dim: int,
+    hidden: list[int],
+    out_dim: int,
+    out_act: nn.Module | None = None,
+    dropout=0.0,
     act: str = "mish",
 ) -> nn.Sequential:
     """NormedLinear hidden layers then a plain Linear output (optionally followed by out_act)."""
@@ -81,8 +85,15 @@ class EnsembleLayerNorm(nn.Module):
 class EnsembleMLP(nn.Module):
     """K two-hidden-layer heads fused; input (B, in) or (K, B, in), output (K, B, out)."""
 
-    def __init__(self, num: int, in_dim: int, hidden: int, out_dim: int, dropout: float = 0.0,
-                 act: str = "mish"):
+    def __init__(
+        self,
+        num: int,
+        in_dim: int,
+        hidden: int,
+        out_dim: int,
+        dropout: float = 0.0,
+        act: str = "mish",
+    ):
         super().__init__()
         self.num = num
         self.l1 = EnsembleLinear(num, in_dim, hidden)

@@ -137,7 +137,7 @@ class MPPIPlanner:
         best_first = pi_actions[:, 0, 0] if P else mean[:, 0].clone()
 
         iterations = 0
-        for it in range(cfg.iterations):
+        for _ in range(cfg.iterations):
             if budget > 0:
                 elapsed = (time.perf_counter() - t0) * 1e3
                 if elapsed + self._iter_ms > budget:

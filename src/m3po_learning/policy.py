@@ -25,8 +25,16 @@ class PolicyOutput(NamedTuple):
 class TanhGaussianPolicy(nn.Module):
     """pi(a | z, e): MLP -> (mean, log_std); a = tanh(mean + std * eps) on the task's dims."""
 
-    def __init__(self, in_dim: int, hidden: int, action_dim: int, log_std_min: float,
-                 log_std_max: float, log_std_init: float, act: str = "mish"):
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: int,
+        action_dim: int,
+        log_std_min: float,
+        log_std_max: float,
+        log_std_init: float,
+        act: str = "mish",
+    ):
         super().__init__()
         self.net = mlp(in_dim, [hidden, hidden], 2 * action_dim, act=act)
         self.action_dim = action_dim
@@ -46,7 +54,10 @@ class TanhGaussianPolicy(nn.Module):
         return mean, log_std
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor, deterministic: bool = False,
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        deterministic: bool = False,
         generator: torch.Generator | None = None,
     ) -> PolicyOutput:
         """x: (B, in); mask: (B, A) float 0/1."""
@@ -54,7 +65,9 @@ class TanhGaussianPolicy(nn.Module):
         if deterministic:
             u = mean
         else:
-            noise = torch.randn(mean.shape, device=mean.device, dtype=mean.dtype, generator=generator)
+            noise = torch.randn(
+                mean.shape, device=mean.device, dtype=mean.dtype, generator=generator
+            )
             u = mean + noise * log_std.exp()
         action = torch.tanh(u) * mask
         lp = ((gaussian_log_prob(u, mean, log_std) - tanh_log_det(u)) * mask).sum(-1)

@@ -30,8 +30,16 @@ log = logging.getLogger(__name__)
 class Trainer:
     """Wires env, agent, buffer and logger together (the trainer owns no model code)."""
 
-    def __init__(self, cfg: Config, env, agent: M3POAgent, buffer: ReplayBuffer,
-                 logger: MetricsLogger, out_dir: str | Path, progress: bool = True):
+    def __init__(
+        self,
+        cfg: Config,
+        env,
+        agent: M3POAgent,
+        buffer: ReplayBuffer,
+        logger: MetricsLogger,
+        out_dir: str | Path,
+        progress: bool = True,
+    ):
         self.cfg = cfg
         self.env = env
         self.agent = agent
@@ -65,14 +73,18 @@ class Trainer:
         if self.progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step",
-                       dynamic_ncols=True)
+            bar = tqdm(
+                total=cfg.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True
+            )
         obs = self._pad(env.reset())
         ep_return = np.zeros(N)
-        seg = {k: np.zeros((T, N, d), np.float32) for k, d in
-               (("obs", O), ("next_obs", O), ("action", A))}
-        seg.update({k: np.zeros((T, N), np.float32) for k in
-                    ("reward", "terminated", "done", "log_mu")})
+        seg = {
+            k: np.zeros((T, N, d), np.float32)
+            for k, d in (("obs", O), ("next_obs", O), ("action", A))
+        }
+        seg.update(
+            {k: np.zeros((T, N), np.float32) for k in ("reward", "terminated", "done", "log_mu")}
+        )
         t_learn, steps_learn = None, 0  # throughput is measured once updates have started
         recent_returns: dict[str, float] = {}
         while self.step < cfg.steps and not self.stop_requested:
@@ -90,9 +102,15 @@ class Trainer:
                 if done.any():
                     real_next[done] = self._pad(info["final_obs"])[done]
                 self.buffer.add(obs, action, reward, real_next, term, done, log_mu)
-                for k, v in (("obs", obs), ("next_obs", real_next), ("action", action),
-                             ("reward", reward), ("terminated", term), ("done", done),
-                             ("log_mu", log_mu)):
+                for k, v in (
+                    ("obs", obs),
+                    ("next_obs", real_next),
+                    ("action", action),
+                    ("reward", reward),
+                    ("terminated", term),
+                    ("done", done),
+                    ("log_mu", log_mu),
+                ):
                     seg[k][t] = v
                 ep_return += reward
                 for i in np.nonzero(done)[0]:
@@ -120,8 +138,11 @@ class Trainer:
                 metrics["perf/agent_steps_per_s"] = rate
             self.logger.log(self.step, metrics)
             if bar is not None and recent_returns:
-                bar.set_postfix(ret=f"{np.mean(list(recent_returns.values())):.1f}",
-                                beta=f"{agent.beta:.2f}", alpha=f"{agent.planner_share:.2f}")
+                bar.set_postfix(
+                    ret=f"{np.mean(list(recent_returns.values())):.1f}",
+                    beta=f"{agent.beta:.2f}",
+                    alpha=f"{agent.planner_share:.2f}",
+                )
             if self.step >= self._next_eval and self.step < cfg.steps:
                 self._evaluate()
                 self._next_eval += cfg.eval_every
@@ -158,9 +179,16 @@ class Trainer:
         def t(x):
             return torch.as_tensor(x[:T], device=dev)
 
-        return Segment(t(seg["obs"]), t(seg["next_obs"]), t(seg["action"]), t(seg["reward"]),
-                       t(seg["terminated"]), t(seg["done"]), t(seg["log_mu"]),
-                       torch.as_tensor(self.task_ids, device=dev))
+        return Segment(
+            t(seg["obs"]),
+            t(seg["next_obs"]),
+            t(seg["action"]),
+            t(seg["reward"]),
+            t(seg["terminated"]),
+            t(seg["done"]),
+            t(seg["log_mu"]),
+            torch.as_tensor(self.task_ids, device=dev),
+        )
 
     def _pad(self, obs: np.ndarray) -> np.ndarray:
         if obs.shape[1] == self.agent.obs_dim:
@@ -171,8 +199,13 @@ class Trainer:
 
     def _evaluate(self) -> None:
         cfg = self.cfg.train
-        self.last_eval = evaluate(self.agent, self.tasks, episodes=cfg.eval_episodes,
-                                  seed=cfg.seed + 10_000, use_planner=self.cfg.model.world_model)
+        self.last_eval = evaluate(
+            self.agent,
+            self.tasks,
+            episodes=cfg.eval_episodes,
+            seed=cfg.seed + 10_000,
+            use_planner=self.cfg.model.world_model,
+        )
         self.logger.log_eval(self.step, self.last_eval, cfg.eval_episodes)
         self.agent.reset_warm_start()
         table = ", ".join(f"{k}={v:.1f}" for k, v in self.last_eval.items())
@@ -200,8 +233,12 @@ class Trainer:
     def _save_replay(self) -> None:
         b = self.buffer
         n = np.minimum(b.count, b.C)
-        arrays = {"ptr": b.ptr, "count": b.count, "episode_ids": b._episode_ids,
-                  "next_episode": np.array(b._next_episode)}
+        arrays = {
+            "ptr": b.ptr,
+            "count": b.count,
+            "episode_ids": b._episode_ids,
+            "next_episode": np.array(b._next_episode),
+        }
         for k in ("obs", "next_obs", "action", "reward", "terminated", "log_mu", "episode"):
             arrays[k] = getattr(b, k)[:, : int(n.max()) if n.size else 0]
         tmp = self.out_dir / f".replay.tmp-{os.getpid()}.npz"
@@ -242,8 +279,15 @@ class Trainer:
             with np.load(replay) as z:
                 b = self.buffer
                 n = z["obs"].shape[1]
-                for k in ("obs", "next_obs", "action", "reward", "terminated", "log_mu",
-                          "episode"):
+                for k in (
+                    "obs",
+                    "next_obs",
+                    "action",
+                    "reward",
+                    "terminated",
+                    "log_mu",
+                    "episode",
+                ):
                     getattr(b, k)[:, :n] = z[k]
                 b.ptr[:] = z["ptr"]
                 b.count[:] = z["count"]
@@ -277,8 +321,9 @@ def resolve_tasks(names) -> list[str]:
     return out
 
 
-def build_trainer(cfg: Config, out_dir: str | Path | None = None, progress: bool = True,
-                  resume: bool = False) -> Trainer:
+def build_trainer(
+    cfg: Config, out_dir: str | Path | None = None, progress: bool = True, resume: bool = False
+) -> Trainer:
     """Make env, agent, buffer and logger from a config, as `m3po train` does."""
     from m3po_learning.envs import VectorEnv
 
@@ -291,8 +336,15 @@ def build_trainer(cfg: Config, out_dir: str | Path | None = None, progress: bool
     tasks += [t for t in byo if t not in tasks]
     env = VectorEnv(tasks, seed=cfg.train.seed, randomize=cfg.train.randomize)
     agent = M3POAgent(cfg, env.specs, device=cfg.train.device)
-    buffer = ReplayBuffer(len(tasks), list(range(len(tasks))), agent.obs_dim, agent.action_dim,
-                          cfg.train.buffer_size, cfg.planner.horizon, seed=cfg.train.seed)
+    buffer = ReplayBuffer(
+        len(tasks),
+        list(range(len(tasks))),
+        agent.obs_dim,
+        agent.action_dim,
+        cfg.train.buffer_size,
+        cfg.planner.horizon,
+        seed=cfg.train.seed,
+    )
     out.mkdir(parents=True, exist_ok=True)
     resuming = resume and (out / "checkpoints" / "latest").is_file()
     logger = MetricsLogger(out, tensorboard=cfg.train.tensorboard, append=resuming)

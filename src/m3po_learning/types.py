@@ -10,7 +10,7 @@ import torch
 
 
 def discount_from_episode_length(episode_length: int) -> float:
-    """Per-task discount from its episode length (TD-MPC2's heuristic, clipped to [0.95, 0.995])."""
+    """Per-task discount from its episode length (TD-MPC2 heuristic, clipped to [0.95, 0.995])."""
     frac = episode_length / 5.0
     return float(min(max((frac - 1.0) / frac, 0.95), 0.995))
 

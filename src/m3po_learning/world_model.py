@@ -45,7 +45,10 @@ class WorldModel(nn.Module):
         L, M = cfg.latent_dim, cfg.mlp_dim
         act = cfg.activation
         self.encoder = mlp(
-            self.obs_dim + t, [cfg.enc_dim] * cfg.num_enc_layers, L, SimNorm(cfg.simnorm_dim),
+            self.obs_dim + t,
+            [cfg.enc_dim] * cfg.num_enc_layers,
+            L,
+            SimNorm(cfg.simnorm_dim),
             act=act,
         )
         self.dynamics = mlp(L + self.action_dim + t, [M, M], L, SimNorm(cfg.simnorm_dim), act=act)

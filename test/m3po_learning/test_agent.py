@@ -8,10 +8,18 @@ from m3po_learning.agent import M3POAgent, Segment
 from m3po_learning.config import load_config
 from m3po_learning.types import Batch, EnvSpec
 
-SPECS = [EnvSpec("toy/a", obs_dim=5, action_dim=1, episode_length=100),
-         EnvSpec("toy/b", obs_dim=8, action_dim=3, episode_length=400)]
-SMALL = ["model.preset=tiny", "planner.num_samples=64", "planner.num_elites=16",
-         "planner.iterations=3", "planner.num_pi_trajs=8", "optim.batch_size=32"]
+SPECS = [
+    EnvSpec("toy/a", obs_dim=5, action_dim=1, episode_length=100),
+    EnvSpec("toy/b", obs_dim=8, action_dim=3, episode_length=400),
+]
+SMALL = [
+    "model.preset=tiny",
+    "planner.num_samples=64",
+    "planner.num_elites=16",
+    "planner.iterations=3",
+    "planner.num_pi_trajs=8",
+    "optim.batch_size=32",
+]
 
 
 def make_agent(extra=(), seed=1):
@@ -38,8 +46,9 @@ def test_shapes_masks_and_discounts():
     assert d[0] < d[1]  # longer episodes get a larger discount
     obs = np.random.randn(4, 8).astype(np.float32)
     for planner in (False, True):
-        out = agent.act(obs, ["toy/a", "toy/b", "toy/a", "toy/b"], explore=True,
-                        use_planner=planner)
+        out = agent.act(
+            obs, ["toy/a", "toy/b", "toy/a", "toy/b"], explore=True, use_planner=planner
+        )
         assert out.action.shape == (4, 3) and out.log_mu.shape == (4,)
         assert np.all(out.action[[0, 2], 1:] == 0.0)  # masked dims are zero
         assert np.all(np.abs(out.action) <= 1.0)
@@ -65,8 +74,9 @@ def test_same_seed_same_actions():
     for _ in range(2):
         torch.manual_seed(0)
         agent = make_agent(seed=7)
-        runs.append([agent.act(obs, [0, 1], explore=True, use_planner=True).action
-                     for _ in range(3)])
+        runs.append(
+            [agent.act(obs, [0, 1], explore=True, use_planner=True).action for _ in range(3)]
+        )
     for a, b in zip(*runs, strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -96,10 +106,14 @@ def test_policy_update_moves_toward_high_advantage_actions():
     mask = agent.model.mask(task)
     with torch.no_grad():
         z = agent.model.encode(obs, agent.model.embed(task).expand(T, -1, -1))
-        lp = agent.model.pi.log_prob(agent.model._cat(z, agent.model.embed(task).expand(T, -1, -1)),
-                                     act, mask.expand(T, -1, -1))
+        lp = agent.model.pi.log_prob(
+            agent.model._cat(z, agent.model.embed(task).expand(T, -1, -1)),
+            act,
+            mask.expand(T, -1, -1),
+        )
     ones = torch.ones(T, N)  # one-step episodes: the advantage is r - V(s), no credit noise
     seg = Segment(obs, torch.randn(T, N, 8, generator=g), act, reward, ones, ones, lp, task)
+
     def mean_action():
         with torch.no_grad():
             x = agent.model._cat(z, agent.model.embed(task).expand(T, -1, -1))

@@ -11,8 +11,10 @@ from m3po_learning.checkpoint import CheckpointError, load_agent, save_checkpoin
 from m3po_learning.config import load_config
 from m3po_learning.types import Batch, EnvSpec
 
-SPECS = [EnvSpec("toy/a", 5, 1, 100, joint_names=("j0",)),
-         EnvSpec("toy/b", 8, 3, 400, joint_names=("j0", "j1", "j2"))]
+SPECS = [
+    EnvSpec("toy/a", 5, 1, 100, joint_names=("j0",)),
+    EnvSpec("toy/b", 8, 3, 400, joint_names=("j0", "j1", "j2")),
+]
 
 
 @pytest.fixture
@@ -20,9 +22,14 @@ def agent():
     cfg = load_config(None, ["model.preset=tiny", "optim.batch_size=16"])
     ag = M3POAgent(cfg, SPECS, device="cpu")
     g = torch.Generator().manual_seed(0)
-    batch = Batch(torch.randn(4, 16, 8, generator=g), torch.rand(3, 16, 3, generator=g),
-                  torch.rand(3, 16, generator=g), torch.zeros(3, 16),
-                  torch.randint(0, 2, (16,), generator=g), torch.zeros(3, 16))
+    batch = Batch(
+        torch.randn(4, 16, 8, generator=g),
+        torch.rand(3, 16, 3, generator=g),
+        torch.rand(3, 16, generator=g),
+        torch.zeros(3, 16),
+        torch.randint(0, 2, (16,), generator=g),
+        torch.zeros(3, 16),
+    )
     for _ in range(3):  # non-trivial weights and optimizer moments
         ag.update_world_model(batch)
     return ag

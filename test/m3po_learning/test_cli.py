@@ -11,16 +11,30 @@ import pytest
 from m3po_learning.checkpoint import load_agent
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-FAST = ["model.preset=tiny", "planner.num_samples=64", "planner.num_elites=16",
-        "planner.iterations=2", "planner.num_pi_trajs=8", "optim.batch_size=32",
-        "train.seed_steps=100", "train.segment_steps=32", "train.eval_episodes=1",
-        "train.tensorboard=false", "train.utd=0.5"]
+FAST = [
+    "model.preset=tiny",
+    "planner.num_samples=64",
+    "planner.num_elites=16",
+    "planner.iterations=2",
+    "planner.num_pi_trajs=8",
+    "optim.batch_size=32",
+    "train.seed_steps=100",
+    "train.segment_steps=32",
+    "train.eval_episodes=1",
+    "train.tensorboard=false",
+    "train.utd=0.5",
+]
 
 
 def m3po(*args, timeout=600):
     env = dict(os.environ, PYTHONPATH=str(SRC))
-    return subprocess.run([sys.executable, "-m", "m3po_learning.cli", *args],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "m3po_learning.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def test_help_documents_options():
@@ -35,8 +49,18 @@ def test_help_documents_options():
 
 def test_train_leaves_loadable_checkpoint_then_resume_and_eval(tmp_path):
     run = tmp_path / "run"
-    args = ["train", "--out", str(run), "--no-progress", "--tasks", "pendulum/swingup",
-            "train.steps=256", "train.checkpoint_every=128", "train.eval_every=0", *FAST]
+    args = [
+        "train",
+        "--out",
+        str(run),
+        "--no-progress",
+        "--tasks",
+        "pendulum/swingup",
+        "train.steps=256",
+        "train.checkpoint_every=128",
+        "train.eval_every=0",
+        *FAST,
+    ]
     out = m3po(*args)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "final evaluation" in out.stdout and "pendulum/swingup" in out.stdout
@@ -51,19 +75,38 @@ def test_train_leaves_loadable_checkpoint_then_resume_and_eval(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "resumed from" in out.stderr
     assert load_agent(run, device="cpu").checkpoint_meta["step"] == 384
-    steps = [int(line.split(",")[0]) for line in
-             (run / "metrics.csv").read_text().splitlines()[1:]]
+    steps = [
+        int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]
+    ]
     assert min(s for s in steps if s > 256) > 256 and max(steps) == 384
 
     res = tmp_path / "ret.json"
-    out = m3po("eval", "--checkpoint", str(run), "--episodes", "1", "--json", str(res),
-               "planner.iterations=1")
+    out = m3po(
+        "eval",
+        "--checkpoint",
+        str(run),
+        "--episodes",
+        "1",
+        "--json",
+        str(res),
+        "planner.iterations=1",
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert set(json.loads(res.read_text())) == {"pendulum/swingup"}
 
     vids = tmp_path / "videos"
-    out = m3po("eval", "--checkpoint", str(run), "--episodes", "1", "--policy-only",
-               "--video", str(vids), "--video-format", "gif")
+    out = m3po(
+        "eval",
+        "--checkpoint",
+        str(run),
+        "--episodes",
+        "1",
+        "--policy-only",
+        "--video",
+        str(vids),
+        "--video-format",
+        "gif",
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert (vids / "pendulum_swingup.gif").stat().st_size > 10_000
     assert (vids / "contact_sheet.png").stat().st_size > 1_000
@@ -94,9 +137,20 @@ def test_bring_your_own_robot_cli(tmp_path):
     urdf = tmp_path / "my_arm.urdf"
     urdf.write_text(URDF)
     run = tmp_path / "byo"
-    out = m3po("train", "--robot", str(urdf), "--task", "reach", "--out", str(run),
-               "--no-progress", "train.steps=128", "train.eval_every=0",
-               "train.checkpoint_every=0", *FAST)
+    out = m3po(
+        "train",
+        "--robot",
+        str(urdf),
+        "--task",
+        "reach",
+        "--out",
+        str(run),
+        "--no-progress",
+        "train.steps=128",
+        "train.eval_every=0",
+        "train.checkpoint_every=0",
+        *FAST,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     agent = load_agent(run, device="cpu")  # re-registers the URDF task from the config
     assert agent.tasks == ["my_arm/reach"]

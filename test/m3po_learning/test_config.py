@@ -14,7 +14,9 @@ def test_defaults_are_the_documented_method():
 def test_dotted_overrides_and_presets(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("model:\n  preset: 5M\ntrain:\n  steps: 123\n")
-    c = load_config(f, ["planner.num_samples=256", "train.tasks=[a/b, c/d]", "optim.amp_bf16=true"])
+    c = load_config(
+        f, ["planner.num_samples=256", "train.tasks=[a/b, c/d]", "optim.amp_bf16=true"]
+    )
     assert c.model.latent_dim == MODEL_PRESETS["5M"]["latent_dim"] and c.model.num_q == 5
     assert c.train.steps == 123 and c.planner.num_samples == 256
     assert c.train.tasks == ("a/b", "c/d") and c.optim.amp_bf16 is True
@@ -55,8 +57,14 @@ def test_shipped_configs_load():
 
     root = Path(__file__).resolve().parents[2] / "config" / "train"
     names = {p.stem for p in root.glob("*.yaml")}
-    assert {"m3po", "no_bonus", "no_planner", "no_trust_region", "single_task",
-            "ppo_baseline"} <= names
+    assert {
+        "m3po",
+        "no_bonus",
+        "no_planner",
+        "no_trust_region",
+        "single_task",
+        "ppo_baseline",
+    } <= names
     for p in root.glob("*.yaml"):
         load_config(p)
     assert load_config(root / "ppo_baseline.yaml").model.world_model is False

@@ -10,8 +10,15 @@ from m3po_learning.world_model import WorldModel
 
 
 def _model(task_dim=16, num_q=4, act="mish"):
-    cfg = load_config(None, ["model.preset=tiny", f"model.task_dim={task_dim}",
-                             f"model.num_q={num_q}", f"model.activation={act}"])
+    cfg = load_config(
+        None,
+        [
+            "model.preset=tiny",
+            f"model.task_dim={task_dim}",
+            f"model.num_q={num_q}",
+            f"model.activation={act}",
+        ],
+    )
     torch.manual_seed(0)
     wm = WorldModel(cfg.model, [EnvSpec("t/a", 6, 2, 100), EnvSpec("t/b", 9, 3, 300)]).eval()
     # non-zero heads, so that reward and Q values are not trivially zero

@@ -24,7 +24,12 @@ def test_m3po_learning_never_imports_ros():
         " or k.split('.')[0].endswith('_msgs'))\n"
         "print('ROS_MODULES', bad)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert "ROS_MODULES []" in out.stdout, out.stdout

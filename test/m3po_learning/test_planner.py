@@ -36,8 +36,17 @@ def _plan(cfg, target, mask, prev=None, budget=None, seed=0, model=None):
     g = torch.Generator().manual_seed(seed)
     B = mask.shape[0]
     model = model or QuadraticModel(target)
-    return planner.plan(model, torch.zeros(B, 8), None, mask, torch.full((B,), 0.99),
-                        prev_mean=prev, explore=False, budget_ms=budget, generator=g)
+    return planner.plan(
+        model,
+        torch.zeros(B, 8),
+        None,
+        mask,
+        torch.full((B,), 0.99),
+        prev_mean=prev,
+        explore=False,
+        budget_ms=budget,
+        generator=g,
+    )
 
 
 def test_finds_known_optimum():
@@ -64,11 +73,15 @@ def test_respects_bounds_and_masks():
 def test_warm_start_shifts_previous_plan():
     target = torch.tensor([0.6])
     cfg = PlannerConfig(iterations=1, num_samples=64, num_pi_trajs=0, num_elites=8, max_std=0.5)
-    cold = [abs(float(_plan(cfg, target, torch.ones(1, 1), seed=s).mean[0, 1, 0]) - 0.6)
-            for s in range(10)]
+    cold = [
+        abs(float(_plan(cfg, target, torch.ones(1, 1), seed=s).mean[0, 1, 0]) - 0.6)
+        for s in range(10)
+    ]
     prev = torch.full((1, 3, 1), 0.6)
-    warm = [abs(float(_plan(cfg, target, torch.ones(1, 1), prev=prev, seed=s).mean[0, 1, 0]) - 0.6)
-            for s in range(10)]
+    warm = [
+        abs(float(_plan(cfg, target, torch.ones(1, 1), prev=prev, seed=s).mean[0, 1, 0]) - 0.6)
+        for s in range(10)
+    ]
     assert sum(warm) < 0.5 * sum(cold)
 
 
@@ -92,8 +105,9 @@ def test_time_budget_returns_best_so_far():
     # An impossible budget still returns an action: the policy proposal, with zero iterations.
     planner = MPPIPlanner(cfg, action_dim=1)
     planner._iter_ms = 30.0
-    res0 = planner.plan(model, torch.zeros(1, 8), None, torch.ones(1, 1), torch.tensor([0.99]),
-                        budget_ms=1.0)
+    res0 = planner.plan(
+        model, torch.zeros(1, 8), None, torch.ones(1, 1), torch.tensor([0.99]), budget_ms=1.0
+    )
     assert res0.iterations == 0
     assert res0.action.shape == (1, 1)
 
@@ -112,7 +126,11 @@ def test_inflated_iteration_estimate_recovers():
     planner = MPPIPlanner(PlannerConfig(iterations=3), action_dim=1)
     planner._iter_ms = 500.0  # as after an iteration preempted for half a second
     model = QuadraticModel(target)
-    its = [planner.plan(model, torch.zeros(1, 8), None, torch.ones(1, 1), torch.tensor([0.99]),
-                        budget_ms=20.0).iterations for _ in range(40)]
+    its = [
+        planner.plan(
+            model, torch.zeros(1, 8), None, torch.ones(1, 1), torch.tensor([0.99]), budget_ms=20.0
+        ).iterations
+        for _ in range(40)
+    ]
     assert its[0] == 0
     assert its[-1] >= 1

@@ -6,7 +6,14 @@ import argparse
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="YAML config with overrides of the defaults "
-                   "(e.g. config/train/m3po.yaml)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="dotted config overrides, e.g. planner.num_samples=256 train.steps=5000")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML config with overrides of the defaults (e.g. config/train/m3po.yaml)",
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted config overrides, e.g. planner.num_samples=256 train.steps=5000",
+    )

@@ -6,11 +6,13 @@ import argparse
 from pathlib import Path
 
 
-
 def add_parser(sub) -> None:
-    p = sub.add_parser("demo", help="a few minutes of multi-task training, evaluation and a plot",
-                       description="Train the default multi-task agent on CPU for a few minutes, "
-                       "evaluate it against random actions, print a per-task table, save a plot.")
+    p = sub.add_parser(
+        "demo",
+        help="a few minutes of multi-task training, evaluation and a plot",
+        description="Train the default multi-task agent on CPU for a few minutes, "
+        "evaluate it against random actions, print a per-task table, save a plot.",
+    )
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     p.add_argument("--config", default=None, help="config (default config/train/demo.yaml)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
@@ -21,10 +23,9 @@ def run(args: argparse.Namespace) -> int:
     from m3po_learning.cli.plot import plot_runs
     from m3po_learning.cli.train import print_returns
     from m3po_learning.config import load_config
+    from m3po_learning.envs.paths import config_dir
     from m3po_learning.evaluation import random_returns
     from m3po_learning.trainer import build_trainer
-
-    from m3po_learning.envs.paths import config_dir
 
     cfg_path = args.config or config_dir() / "train" / "demo.yaml"
     cfg = load_config(cfg_path, args.overrides)
@@ -34,11 +35,18 @@ def run(args: argparse.Namespace) -> int:
         final = trainer.train()
     finally:
         trainer.logger.close()
-    baseline = random_returns(trainer.tasks, episodes=cfg.train.eval_episodes,
-                              seed=cfg.train.seed + 10_000)
-    print_returns(final, f"M3PO after {trainer.step} environment steps (planner, deterministic)",
-                  baseline)
-    png = plot_runs([out], out / "learning_curve.png", ["m3po"], per_task=True,
-                    title="m3po demo: evaluation return")
+    baseline = random_returns(
+        trainer.tasks, episodes=cfg.train.eval_episodes, seed=cfg.train.seed + 10_000
+    )
+    print_returns(
+        final, f"M3PO after {trainer.step} environment steps (planner, deterministic)", baseline
+    )
+    png = plot_runs(
+        [out],
+        out / "learning_curve.png",
+        ["m3po"],
+        per_task=True,
+        title="m3po demo: evaluation return",
+    )
     print(f"\nplot: {png}\ncheckpoint: {trainer.ckpt_dir / 'latest'}")
     return 0

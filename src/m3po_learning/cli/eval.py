@@ -1,4 +1,4 @@
-"""`m3po eval`: evaluate a checkpoint per task, optionally on reality-gap variants or with video."""
+"""`m3po eval`: evaluate a checkpoint per task, optionally on reality-gap variants, with video."""
 
 from __future__ import annotations
 
@@ -12,24 +12,46 @@ def _task_list(value: str) -> list[str]:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a checkpoint",
-                       description="Run a checkpoint on its tasks and print the mean return.")
-    p.add_argument("--checkpoint", required=True, metavar="DIR",
-                   help="checkpoint directory or run directory (uses checkpoints/latest)")
-    p.add_argument("--tasks", type=_task_list, metavar="TASK[,TASK...]",
-                   help="comma-separated subset of the checkpoint's tasks")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint",
+        description="Run a checkpoint on its tasks and print the mean return.",
+    )
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="DIR",
+        help="checkpoint directory or run directory (uses checkpoints/latest)",
+    )
+    p.add_argument(
+        "--tasks",
+        type=_task_list,
+        metavar="TASK[,TASK...]",
+        help="comma-separated subset of the checkpoint's tasks",
+    )
     p.add_argument("--episodes", type=int, default=3, help="episodes per task (default 3)")
     p.add_argument("--policy-only", action="store_true", help="act with the policy, no planning")
     p.add_argument("--budget-ms", type=float, default=None, help="planner time budget per step")
-    p.add_argument("--reality-gap", metavar="VARIANT",
-                   help="evaluate on a named reality-gap variant (e.g. heavy, delayed, all)")
+    p.add_argument(
+        "--reality-gap",
+        metavar="VARIANT",
+        help="evaluate on a named reality-gap variant (e.g. heavy, delayed, all)",
+    )
     p.add_argument("--video", metavar="DIR", help="write one video per task and a contact sheet")
-    p.add_argument("--video-format", choices=("mp4", "gif"), default="mp4",
-                   help="video container (default mp4)")
+    p.add_argument(
+        "--video-format",
+        choices=("mp4", "gif"),
+        default="mp4",
+        help="video container (default mp4)",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the returns as JSON")
     p.add_argument("--seed", type=int, default=10_000, help="evaluation seed")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="runtime overrides, e.g. planner.iterations=4 (model keys are refused)")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="runtime overrides, e.g. planner.iterations=4 (model keys are refused)",
+    )
     p.set_defaults(func=run)
 
 
@@ -41,9 +63,16 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes <= 0:
         raise ValueError(f"--episodes={args.episodes} must be > 0")
     agent = load_agent(args.checkpoint, overrides=args.overrides)
-    returns = evaluate(agent, args.tasks, episodes=args.episodes, seed=args.seed,
-                       use_planner=not args.policy_only, reality_gap=args.reality_gap,
-                       budget_ms=args.budget_ms, progress=True)
+    returns = evaluate(
+        agent,
+        args.tasks,
+        episodes=args.episodes,
+        seed=args.seed,
+        use_planner=not args.policy_only,
+        reality_gap=args.reality_gap,
+        budget_ms=args.budget_ms,
+        progress=True,
+    )
     title = f"{agent.checkpoint_path} ({'policy' if args.policy_only else 'planner'}"
     title += f", reality gap {args.reality_gap})" if args.reality_gap else ")"
     print_returns(returns, title)
@@ -55,15 +84,25 @@ def run(args: argparse.Namespace) -> int:
         def policy_for(task):
             def act(obs):
                 padded = agent.pad_obs(obs, task)[None]
-                out = agent.act(padded, [task], explore=False,
-                                use_planner=not args.policy_only, budget_ms=args.budget_ms)
+                out = agent.act(
+                    padded,
+                    [task],
+                    explore=False,
+                    use_planner=not args.policy_only,
+                    budget_ms=args.budget_ms,
+                )
                 return out.action[0]
 
             agent.reset_warm_start()
             return act
 
-        paths = record_videos(args.tasks or agent.tasks, Path(args.video), policy_for,
-                              fmt=args.video_format, reality_gap=args.reality_gap)
+        paths = record_videos(
+            args.tasks or agent.tasks,
+            Path(args.video),
+            policy_for,
+            fmt=args.video_format,
+            reality_gap=args.reality_gap,
+        )
         for p in paths.values():
             print(f"wrote {p}")
     return 0

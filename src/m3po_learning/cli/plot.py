@@ -7,8 +7,11 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("plot", help="plot learning curves of runs",
-                       description="Plot evaluation return against environment steps.")
+    p = sub.add_parser(
+        "plot",
+        help="plot learning curves of runs",
+        description="Plot evaluation return against environment steps.",
+    )
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories with eval.csv")
     p.add_argument("--labels", nargs="+", help="legend labels, one per run")
     p.add_argument("--out", default="learning_curve.png", help="output PNG")
@@ -22,8 +25,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None,
-              per_task: bool = False, title: str = "M3PO learning curves") -> Path:
+def plot_runs(
+    runs: list[Path],
+    out: Path,
+    labels: list[str] | None = None,
+    per_task: bool = False,
+    title: str = "M3PO learning curves",
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,13 +57,12 @@ def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None,
         for i, c in enumerate(curves):
             if key in c:
                 steps, rets = zip(*c[key], strict=True)
-                ax.plot(steps, rets, marker="o", ms=3,
-                        label=labels[i] if labels else runs[i].name)
+                ax.plot(steps, rets, marker="o", ms=3, label=labels[i] if labels else runs[i].name)
         ax.set_title("mean over tasks" if key == "mean" else key)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("episode return")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(keys):]:
+    for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     axes.flat[0].legend()
     fig.suptitle(title)

@@ -13,19 +13,35 @@ def _task_list(value: str) -> list[str]:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train one agent on many tasks",
-                       description="Train M3PO online on a task set; writes checkpoints, "
-                       "metrics.csv, eval.csv and TensorBoard logs to the run directory.")
+    p = sub.add_parser(
+        "train",
+        help="train one agent on many tasks",
+        description="Train M3PO online on a task set; writes checkpoints, "
+        "metrics.csv, eval.csv and TensorBoard logs to the run directory.",
+    )
     add_config_args(p)
     p.add_argument("--out", metavar="DIR", help="run directory (default: train.out_dir)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from DIR/checkpoints/latest if present")
-    p.add_argument("--tasks", type=_task_list, metavar="TASK[,TASK...]",
-                   help="comma-separated task or task-set names (overrides train.tasks)")
-    p.add_argument("--robot", metavar="URDF", help="bring your own robot: train on a task of "
-                   "this URDF (joint names and limits are read from it)")
-    p.add_argument("--task", choices=("reach", "track"), default="reach",
-                   help="task for --robot (default reach)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from DIR/checkpoints/latest if present"
+    )
+    p.add_argument(
+        "--tasks",
+        type=_task_list,
+        metavar="TASK[,TASK...]",
+        help="comma-separated task or task-set names (overrides train.tasks)",
+    )
+    p.add_argument(
+        "--robot",
+        metavar="URDF",
+        help="bring your own robot: train on a task of "
+        "this URDF (joint names and limits are read from it)",
+    )
+    p.add_argument(
+        "--task",
+        choices=("reach", "track"),
+        default="reach",
+        help="task for --robot (default reach)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -48,8 +64,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         trainer.logger.close()
     print_returns(final, f"final evaluation at step {trainer.step}")
-    print(f"checkpoint: {trainer.ckpt_dir / 'latest'} -> "
-          f"{(trainer.ckpt_dir / 'latest').read_text().strip()}")
+    print(
+        f"checkpoint: {trainer.ckpt_dir / 'latest'} -> "
+        f"{(trainer.ckpt_dir / 'latest').read_text().strip()}"
+    )
     return 0
 
 
