@@ -49,23 +49,26 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return int(np.minimum(self.count, self.C).sum())
 
-    def add(self, obs, action, reward, next_obs, terminated, done, log_mu) -> None:
-        """Add one step for every stream: obs/next_obs (S, O), action (S, A), others (S,)."""
-        p = self.ptr
-        rows = np.arange(self.S)
+    def add(self, obs, action, reward, next_obs, terminated, done, log_mu, streams=None) -> None:
+        """Add one step to each of `streams` (default: all S): obs/next_obs (n, O),
+        action (n, A), the others (n,)."""
+        rows = np.arange(self.S) if streams is None else np.asarray(streams, np.int64)
+        p = self.ptr[rows]
         self.obs[rows, p] = obs
         self.next_obs[rows, p] = next_obs
         self.action[rows, p] = action
         self.reward[rows, p] = reward
         self.terminated[rows, p] = terminated
         self.log_mu[rows, p] = log_mu
-        self.episode[rows, p] = self._episode_ids
-        self.ptr = (p + 1) % self.C
-        self.count += 1
-        done = np.asarray(done, bool)
-        n_new = int(done.sum())
+        self.episode[rows, p] = self._episode_ids[rows]
+        self.ptr[rows] = (p + 1) % self.C
+        self.count[rows] += 1
+        done_rows = rows[np.asarray(done, bool)]
+        n_new = len(done_rows)
         if n_new:
-            self._episode_ids[done] = np.arange(self._next_episode, self._next_episode + n_new)
+            self._episode_ids[done_rows] = np.arange(
+                self._next_episode, self._next_episode + n_new
+            )
             self._next_episode += n_new
 
     def add_episode(self, stream: int, obs, action, reward, terminated, log_mu=None) -> None:

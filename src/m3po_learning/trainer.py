@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import queue
 import time
 from pathlib import Path
 
@@ -57,6 +58,8 @@ class Trainer:
         self._next_ckpt = cfg.train.checkpoint_every or math.inf
         self.last_eval: dict[str, float] = {}
         self.rng = np.random.default_rng(cfg.train.seed)
+        self._external: queue.Queue = queue.Queue()
+        self.external_steps = 0  # transitions received through add_external_episode
         self._wm_sums: dict[str, float] = {}
         self._wm_count = 0
         self.on_checkpoint = None  # callable(Path) after each checkpoint (the learner node's hook)
@@ -68,6 +71,7 @@ class Trainer:
         N, T = len(self.tasks), cfg.segment_steps
         O, A = agent.obs_dim, agent.action_dim
         masks = agent.model.action_masks[torch.as_tensor(self.task_ids)].cpu().numpy()
+        own_streams = np.arange(N)  # the in-process envs; external episodes use N..2N-1
         valid_dims = masks.sum(1)
         bar = None
         if self.progress:
@@ -101,7 +105,7 @@ class Trainer:
                 real_next = next_obs.copy()
                 if done.any():
                     real_next[done] = self._pad(info["final_obs"])[done]
-                self.buffer.add(obs, action, reward, real_next, term, done, log_mu)
+                self.buffer.add(obs, action, reward, real_next, term, done, log_mu, own_streams)
                 for k, v in (
                     ("obs", obs),
                     ("next_obs", real_next),
@@ -129,6 +133,7 @@ class Trainer:
                 if self.step >= cfg.steps:
                     T = t + 1
                     break
+            self._drain_external()
             metrics = agent.update_policy(self._segment(seg, T))
             metrics.update(self._pop_world_model_metrics())
             if t_learn is None and self.step >= cfg.seed_steps:
@@ -155,6 +160,42 @@ class Trainer:
             self._evaluate()
         self.save()
         return self.last_eval
+
+    def add_external_episode(self, task: str, obs, action, reward, terminated) -> None:
+        """Queue an episode from outside the trainer (any thread): obs (T+1, O_task),
+        action (T, A_task), reward (T,), terminated (T,). It joins replay between segments,
+        so it never races the sampler; shapes are checked here, at the caller."""
+        if task not in self.agent.task_index:
+            raise KeyError(f"external episode for unknown task {task!r}; tasks: {self.tasks}")
+        spec = self.agent.specs[self.agent.task_index[task]]
+        obs, action = np.asarray(obs, np.float32), np.asarray(action, np.float32)
+        T = len(action)
+        if obs.shape != (T + 1, spec.obs_dim) or action.shape != (T, spec.action_dim):
+            raise ValueError(
+                f"external episode for {task}: obs {obs.shape} / action {action.shape}, "
+                f"expected ({T + 1}, {spec.obs_dim}) / ({T}, {spec.action_dim})"
+            )
+        if not (np.isfinite(obs).all() and np.isfinite(action).all()):
+            raise ValueError(f"external episode for {task} contains NaN/Inf")
+        self._external.put(
+            (task, obs, action, np.asarray(reward, np.float32), np.asarray(terminated, np.float32))
+        )
+
+    def _drain_external(self) -> None:
+        n_tasks = len(self.tasks)
+        while True:
+            try:
+                task, obs, action, reward, term = self._external.get_nowait()
+            except queue.Empty:
+                return
+            padded_obs = np.zeros((len(obs), self.agent.obs_dim), np.float32)
+            padded_obs[:, : obs.shape[1]] = obs
+            padded_act = np.zeros((len(action), self.agent.action_dim), np.float32)
+            padded_act[:, : action.shape[1]] = action
+            stream = n_tasks + self.tasks.index(task)
+            self.buffer.add_episode(stream, padded_obs, padded_act, reward, term)
+            self.external_steps += len(action)
+            self.logger.log(self.step, {"external/steps": self.external_steps})
 
     def _update_world_model(self, n_new: int) -> None:
         self._update_credit += self.cfg.train.utd * n_new
@@ -336,9 +377,11 @@ def build_trainer(
     tasks += [t for t in byo if t not in tasks]
     env = VectorEnv(tasks, seed=cfg.train.seed, randomize=cfg.train.randomize)
     agent = M3POAgent(cfg, env.specs, device=cfg.train.device)
+    # Streams 0..N-1 hold the in-process envs; N..2N-1 hold episodes that arrive from outside
+    # (sim nodes, robots) for the same tasks, so the two never share an episode id.
     buffer = ReplayBuffer(
-        len(tasks),
-        list(range(len(tasks))),
+        2 * len(tasks),
+        list(range(len(tasks))) * 2,
         agent.obs_dim,
         agent.action_dim,
         cfg.train.buffer_size,

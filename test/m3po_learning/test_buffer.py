@@ -58,3 +58,27 @@ def test_add_episode_and_errors():
     buf.add_episode(0, obs, np.zeros((10, 1)), np.arange(10), np.zeros(10))
     b = buf.sample(16)
     assert np.allclose(b.obs[1:, :, 0].numpy(), b.obs[:-1, :, 0].numpy() + 1)
+
+
+def test_add_to_a_subset_of_streams_keeps_episodes_apart():
+    buf = ReplayBuffer(4, [0, 1, 0, 1], 2, 1, capacity=400, horizon=2)
+    for t in range(30):
+        buf.add(
+            np.full((2, 2), t),
+            np.zeros((2, 1)),
+            np.full(2, t),
+            np.full((2, 2), t + 1),
+            np.zeros(2),
+            np.zeros(2, bool),
+            np.zeros(2),
+            streams=[0, 1],
+        )
+    assert buf.count.tolist() == [30, 30, 0, 0]
+    obs = np.arange(6, dtype=np.float32)[:, None].repeat(2, 1) + 1000
+    buf.add_episode(3, obs, np.zeros((5, 1)), np.arange(5) + 1000, np.zeros(5))
+    assert buf.count.tolist() == [30, 30, 0, 5]
+    assert buf.episode[3, 0] not in set(buf.episode[:2, :30].ravel())
+    b = buf.sample(2000)
+    ext = b.reward[0].numpy() >= 1000
+    assert 0 < ext.mean() < 0.5  # task 1's mass is split between its own and external stream
+    assert (b.task.numpy()[ext] == 1).all()
