@@ -1,45 +1,159 @@
-"""`learner_node`: trains M3PO in a background thread and announces every checkpoint."""
+"""`learner_node`: trains M3PO in a background thread, ingests episodes sent over ROS, fine-tunes
+on rosbags dropped into a watched directory, and announces every checkpoint."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import threading
+import time
+from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from std_msgs.msg import String
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Float64MultiArray, String
 
 from m3po_ros.controller_node import CHECKPOINT_QOS
-from m3po_ros.diagnostics import ERROR, OK, make_array, make_status
+from m3po_ros.diagnostics import ERROR, OK, WARN, make_array, make_status
 from m3po_ros.params import LearnerParams, ParamError, declare_from_dataclass
+from m3po_ros.transitions import TransitionError, msg_to_episode
+
+TRANSITIONS_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+BAG_STATE_FILE = "bag_watch.json"  # in out_dir: bags already fine-tuned on (or refused)
+
+
+def bag_signature(path: Path) -> tuple[int, float] | None:
+    """(total bytes, newest mtime) of a bag's files; None when it is gone."""
+    try:
+        files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else [path]
+        stats = [p.stat() for p in files]
+    except OSError:
+        return None
+    return sum(s.st_size for s in stats), max((s.st_mtime for s in stats), default=0.0)
+
+
+def bag_candidates(bag_dir: Path) -> list[Path]:
+    """Entries of `bag_dir` that may be bags: rosbag2 directories with metadata.yaml (the
+    recorder writes it last, on close) and bare .mcap files. A directory without
+    metadata.yaml is a recording in progress (or a killed one) and is left alone."""
+    out = []
+    try:
+        entries = sorted(bag_dir.iterdir())
+    except OSError:
+        return out
+    for p in entries:
+        if p.name.startswith("."):
+            continue
+        if p.is_dir() and (p / "metadata.yaml").is_file():
+            out.append(p)
+        elif p.is_file() and p.suffix == ".mcap":
+            out.append(p)
+    return out
+
+
+class BagWatcher:
+    """Finds complete new bags: a candidate is ready once its signature (bytes, mtime) has not
+    changed for `settle_s`. Bags already handled (in `done`, keyed by path with the
+    signature they had) are not offered again unless their files change."""
+
+    def __init__(self, bag_dir: Path, settle_s: float, done: dict[str, list] | None = None):
+        self.bag_dir = bag_dir
+        self.settle_s = settle_s
+        self.done: dict[str, list] = dict(done or {})
+        self._seen: dict[str, tuple[tuple, float]] = {}
+
+    def ready(self, now: float | None = None) -> list[Path]:
+        now = time.monotonic() if now is None else now
+        out = []
+        for p in bag_candidates(self.bag_dir):
+            sig = bag_signature(p)
+            if sig is None:
+                continue
+            key = str(p)
+            if key in self.done and tuple(self.done[key]) == sig:
+                continue
+            prev = self._seen.get(key)
+            if prev is None or prev[0] != sig:
+                self._seen[key] = (sig, now)
+                if self.settle_s > 0:
+                    continue
+                prev = self._seen[key]
+            if now - prev[1] >= self.settle_s:
+                out.append(p)
+        return out
+
+    def mark(self, path: Path) -> None:
+        sig = bag_signature(path)
+        self.done[str(path)] = list(sig) if sig is not None else [0, 0.0]
 
 
 class LearnerNode(Node):
-    """Runs `build_trainer(...).train()` off the executor thread.
+    """Trains and fine-tunes off the executor thread; announces each checkpoint.
 
-    Checkpoints are written atomically by the trainer; after each one the node publishes its
-    path on `announce_topic` (latched: reliable, transient local), where controllers with
-    `follow_learner` pick it up. Training data comes from the trainer's in-process MuJoCo
-    environments (the tasks of the training config).
+    * `mode: train` runs `build_trainer(...).train()` in a background thread. Episodes sent on
+      `transitions_topic` (std_msgs/Float64MultiArray, `m3po_ros.transitions`) by sim nodes
+      with `publish_transitions` or by robots go to `trainer.add_external_episode`, which
+      merges them into replay (their own streams) between segments. Malformed or unknown-task
+      episodes are logged and counted, never fatal. When training ends and `bag_dir` is set,
+      the node goes on watching bags with the trained agent.
+    * `mode: finetune` does not train in-process: it loads `out_dir`'s latest checkpoint
+      (or `checkpoint`) and watches `bag_dir` from the start.
+
+    Bag fine-tuning never runs while the trainer trains, so the two never share the agent.
+    For every new complete bag in `bag_dir` the agent is fine-tuned with
+    `finetune_from_bags` (`bag_finetune_steps` steps, task `bag_task`), saved atomically to
+    `out_dir/checkpoints/bag_<step>` (+ `latest`) and announced. A bag that cannot be used is
+    logged, counted and skipped; the agent and every checkpoint already written stay as they
+    were. Handled bags are remembered in `out_dir/bag_watch.json`.
+
+    Checkpoints are announced on `announce_topic` (latched: reliable, transient local), where
+    controllers with `follow_learner` pick them up.
     """
 
     def __init__(self, node_name: str = "learner", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.params = declare_from_dataclass(self, LearnerParams)
         self.trainer = None
+        self.agent = None  # the agent bag fine-tuning works on
         self.checkpoints: list[str] = []
         self.error = ""
-        self.finished = False
+        self.finished = False  # in-process training over (or not run: mode finetune)
+        self.episodes_received = 0
+        self.episodes_rejected = 0
+        self.steps_received = 0
+        self.last_reject = ""
+        self.bags_done: list[str] = []
+        self.bags_failed: list[str] = []
+        self.last_bag_error = ""
+        self.bag_state = "off" if not self.params.bag_dir else "waiting"
         self._stop = threading.Event()
         self._announce_pub = self.create_publisher(
             String, self.params.announce_topic, CHECKPOINT_QOS
         )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        if self.params.transitions_topic:
+            self.create_subscription(
+                Float64MultiArray,
+                self.params.transitions_topic,
+                self._on_transitions,
+                TRANSITIONS_QOS,
+            )
         self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
-        self._thread = threading.Thread(target=self._train, daemon=True, name="learner")
+        self._thread = threading.Thread(target=self._run, daemon=True, name="learner")
         self._thread.start()
+
+    # -- in-process training ---------------------------------------------------------------------
+    def _run(self) -> None:
+        if self.params.mode == "train":
+            self._train()
+        else:
+            self.finished = True
+        if self.params.bag_dir and not self._stop.is_set() and not self.error:
+            self._watch_bags()
 
     def _train(self) -> None:
         from m3po_learning.checkpoint import CheckpointError
@@ -62,6 +176,7 @@ class LearnerNode(Node):
                 f"training {list(trainer.tasks)} for {cfg.train.steps} steps into {p.out_dir}"
             )
             trainer.train()
+            self.agent = trainer.agent
             self.get_logger().info(f"training finished at step {trainer.step}")
         except (ConfigError, CheckpointError, ValueError, RuntimeError, OSError) as exc:
             self.error = f"{type(exc).__name__}: {exc}"
@@ -69,13 +184,134 @@ class LearnerNode(Node):
         finally:
             self.finished = True
 
+    def _on_transitions(self, msg: Float64MultiArray) -> None:
+        trainer = self.trainer
+        try:
+            if trainer is None or self.finished:
+                raise RuntimeError(
+                    "the learner is not training in-process (not started yet, finished, "
+                    "or mode=finetune): episode dropped"
+                )
+            ep = msg_to_episode(msg, tasks=trainer.tasks)
+            trainer.add_external_episode(ep.task, ep.obs, ep.action, ep.reward, ep.terminated)
+        except (TransitionError, KeyError, ValueError, RuntimeError) as exc:
+            self.episodes_rejected += 1
+            self.last_reject = f"{type(exc).__name__}: {exc}"
+            self.get_logger().warning(
+                f"transitions rejected: {self.last_reject}", throttle_duration_sec=2.0
+            )
+            return
+        self.episodes_received += 1
+        self.steps_received += ep.steps
+
     def _announce(self, path) -> None:
         self.checkpoints.append(str(path))
         self._announce_pub.publish(String(data=str(path)))
         self.get_logger().info(f"checkpoint {path}")
 
+    # -- watched rosbag directory ----------------------------------------------------------------
+    def _load_start_agent(self):
+        from m3po_learning.checkpoint import load_agent
+
+        p = self.params
+        run_latest = Path(p.out_dir) / "checkpoints" / "latest"
+        source = p.out_dir if (p.resume and run_latest.is_file()) else p.checkpoint
+        if not source:
+            raise ValueError(
+                f"mode=finetune needs a checkpoint: out_dir {p.out_dir} has none and the "
+                "'checkpoint' parameter is empty"
+            )
+        agent = load_agent(source, device=p.device, load_optimizer=True)
+        self.get_logger().info(f"bag fine-tuning starts from {agent.checkpoint_path}")
+        return agent
+
+    def _state_path(self) -> Path:
+        return Path(self.params.out_dir) / BAG_STATE_FILE
+
+    def _save_state(self, watcher: BagWatcher) -> None:
+        path = self._state_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({"done": watcher.done}, indent=1))
+        os.replace(tmp, path)
+
+    def _watch_bags(self) -> None:
+        p = self.params
+        try:
+            agent = self.agent or self._load_start_agent()
+        except Exception as exc:  # noqa: BLE001 - any load failure ends watching, not the node
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.bag_state = "error"
+            self.get_logger().error(f"bag watching not started: {self.error}")
+            return
+        self.agent = agent
+        self._bag_step = (
+            self.trainer.step
+            if self.trainer is not None
+            else int(agent.checkpoint_meta.get("step", 0))
+        )
+        task = p.bag_task or agent.tasks[0]
+        done = {}
+        if p.resume and self._state_path().is_file():
+            try:
+                done = json.loads(self._state_path().read_text()).get("done", {})
+            except (OSError, ValueError) as exc:
+                self.get_logger().warning(f"{self._state_path()} unreadable ({exc}); ignored")
+        watcher = BagWatcher(Path(p.bag_dir), p.bag_settle_s, done)
+        self.bag_state = "watching"
+        self.get_logger().info(f"watching {p.bag_dir} for {task} bags")
+        while not self._stop.is_set():
+            for bag in watcher.ready():
+                if self._stop.is_set():
+                    return
+                self._finetune_on(bag, task)
+                watcher.mark(bag)
+                self._save_state(watcher)
+            self._stop.wait(p.bag_poll_s)
+
+    def _finetune_on(self, bag: Path, task: str) -> None:
+        from m3po_learning.checkpoint import save_checkpoint, write_latest
+        from m3po_learning.finetune import FinetuneConfig, finetune_from_bags
+
+        p = self.params
+        self.bag_state = f"fine-tuning on {bag.name}"
+        self.get_logger().info(f"new bag {bag}: fine-tuning {task} for {p.bag_finetune_steps}")
+        try:
+            result = finetune_from_bags(
+                self.agent,
+                [bag],
+                task,
+                config=FinetuneConfig(steps=p.bag_finetune_steps),
+                progress=False,
+            )
+            step = self._bag_step + result.steps
+            ckpt_dir = Path(p.out_dir) / "checkpoints"
+            name, k = f"bag_{step:09d}", 1
+            while (ckpt_dir / name).exists():
+                name, k = f"bag_{step:09d}_{k}", k + 1
+            state = {"finetune": {**result.summary(), "bags": [str(bag)]}}
+            path = save_checkpoint(ckpt_dir / name, result.agent, step, state)
+            write_latest(ckpt_dir, name)
+        except Exception as exc:  # noqa: BLE001 - a bad bag must never stop the learner
+            self.bags_failed.append(str(bag))
+            self.last_bag_error = f"{bag}: {type(exc).__name__}: {exc}"
+            self.get_logger().error(f"bag skipped: {self.last_bag_error}")
+            self.bag_state = "watching"
+            return
+        self.agent, self._bag_step = result.agent, step
+        self.bags_done.append(str(bag))
+        before = result.heldout_before.get("fit", float("nan"))
+        after = result.heldout_after.get("fit", float("nan"))
+        self.get_logger().info(
+            f"fine-tuned on {bag.name}: {result.train_transitions} transitions, "
+            f"held-out fit loss {before:.4g} -> {after:.4g}"
+        )
+        self.bag_state = "watching"
+        self._announce(path)
+
+    # -- lifecycle ------------------------------------------------------------------------------
     def stop_training(self, timeout_s: float = 30.0) -> None:
-        """Ask the trainer to stop after its current segment and wait for it."""
+        """Ask the trainer (or bag watcher) to stop after its current piece and wait for it."""
         self._stop.set()
         if self.trainer is not None:
             self.trainer.stop_requested = True
@@ -88,20 +324,33 @@ class LearnerNode(Node):
     def _publish_diagnostics(self) -> None:
         t = self.trainer
         values = {
+            "mode": self.params.mode,
             "step": t.step if t else 0,
             "target_steps": t.cfg.train.steps if t else 0,
             "episodes": t.episodes if t else 0,
             "checkpoints": len(self.checkpoints),
             "last_checkpoint": self.checkpoints[-1] if self.checkpoints else "",
             "last_eval": t.last_eval if t else {},
+            "external_episodes": self.episodes_received,
+            "external_steps_received": self.steps_received,
+            "external_steps_in_replay": t.external_steps if t else 0,
+            "external_rejected": self.episodes_rejected,
+            "last_reject": self.last_reject,
+            "bag_watch": self.bag_state,
+            "bags_finetuned": len(self.bags_done),
+            "bags_failed": len(self.bags_failed),
+            "last_bag_error": self.last_bag_error,
             "finished": self.finished,
             "error": self.error,
         }
-        level, text = (
-            (ERROR, self.error)
-            if self.error
-            else (OK, "finished" if self.finished else "training")
-        )
+        if self.error:
+            level, text = ERROR, self.error
+        elif self.episodes_rejected or self.bags_failed:
+            level, text = WARN, "rejected input (see last_reject / last_bag_error)"
+        elif not self.finished:
+            level, text = OK, "training"
+        else:
+            level, text = OK, "finished" if self.bag_state == "off" else self.bag_state
         status = make_status(
             f"{self.get_fully_qualified_name()}: learner", "m3po_learner", level, text, values
         )

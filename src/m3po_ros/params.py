@@ -137,6 +137,12 @@ class SimParams:
     auto_reset: bool = _p(True, "start a new episode when one ends")
     publish_clock: bool = _p(True, "publish /clock (sim time) for use_sim_time nodes")
     publish_observation: bool = _p(False, "publish the env's observation on ~/observation")
+    publish_transitions: bool = _p(
+        False, "publish each finished episode on transitions_topic (m3po_ros/transitions.py)"
+    )
+    transitions_topic: str = _p(
+        "m3po/transitions", "topic of the episodes sent with publish_transitions"
+    )
     frame_id: str = _p("world", "frame of the published goal point")
     diagnostics_period_s: float = _p(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
 
@@ -153,10 +159,34 @@ class LearnerParams:
     out_dir: str = _p("runs/learner", "run directory for checkpoints and metrics")
     resume: bool = _p(True, "resume from out_dir/checkpoints/latest when present")
     announce_topic: str = _p("m3po/checkpoint", "topic where each new checkpoint path is sent")
+    mode: str = _p(
+        "train",
+        "train: train in-process (+ received transitions), then watch bag_dir; "
+        "finetune: no training, watch bag_dir from the start",
+        choices=("train", "finetune"),
+    )
+    checkpoint: str = _p(
+        "", "mode=finetune: checkpoint to start from when out_dir has none (resume)"
+    )
+    transitions_topic: str = _p(
+        "m3po/transitions", "episodes from sim nodes/robots joining replay; empty = off"
+    )
+    bag_dir: str = _p(
+        "", "directory watched for new complete rosbags to fine-tune on; empty = off"
+    )
+    bag_task: str = _p("", "task of the watched bags; empty = the agent's first task")
+    bag_finetune_steps: int = _p(200, "fine-tuning gradient steps per new bag", 1, 10_000_000)
+    bag_poll_s: float = _p(2.0, "seconds between scans of bag_dir", 0.05, 3600.0)
+    bag_settle_s: float = _p(
+        2.0, "a bag counts as complete once its files stopped changing this long", 0.0, 3600.0
+    )
+    device: str = _p("auto", "torch device of bag fine-tuning", choices=("cpu", "cuda", "auto"))
     diagnostics_period_s: float = _p(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
 
     def __post_init__(self) -> None:
         _validate(self)
+        if self.mode == "finetune" and not self.bag_dir:
+            raise ParamError("parameter 'mode'='finetune' needs a bag_dir to watch")
 
 
 def defaults(cls: type) -> dict[str, Any]:

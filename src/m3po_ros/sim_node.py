@@ -11,7 +11,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
@@ -27,6 +27,10 @@ from m3po_ros.conversions import (
 )
 from m3po_ros.diagnostics import OK, WARN, make_array, make_status
 from m3po_ros.params import ParamError, SimParams, declare_from_dataclass
+from m3po_ros.transitions import Episode, episode_to_msg
+
+# Whole episodes: reliable, and deep enough that a slow learner does not lose any.
+TRANSITIONS_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def sim_time_msg(seconds: float):
@@ -46,6 +50,10 @@ class SimNode(Node):
     normalised actions). `~/reset` (std_srvs/Trigger) starts the next episode, `~/task`
     switches to another task of the same robot; setting the `seed` parameter restarts the
     episode sequence from that seed.
+
+    With `publish_transitions`, every episode (the env's own observations and the normalised
+    actions actually applied) is sent on `transitions_topic` when it ends, and an unfinished
+    one when a reset or task switch cuts it short (see `m3po_ros.transitions`).
     """
 
     def __init__(self, node_name: str = "sim", **kwargs) -> None:
@@ -59,6 +67,8 @@ class SimNode(Node):
         self.last_return = float("nan")
         self.returns: list[float] = []  # returns of finished episodes, in order
         self.bad_commands = 0
+        self.transitions_sent = 0  # episodes published on transitions_topic
+        self._ep: dict[str, list] = {"obs": [], "action": [], "reward": [], "terminated": []}
         self._command = None
         self._command_time = -1e9
         self._sim_time = 0.0
@@ -74,6 +84,13 @@ class SimNode(Node):
         self._obs_pub = self.create_publisher(Float64MultiArray, "~/observation", 10)
         self._clock_pub = (
             self.create_publisher(Clock, "/clock", 10) if (self.params.publish_clock) else None
+        )
+        self._transitions_pub = (
+            self.create_publisher(
+                Float64MultiArray, self.params.transitions_topic, TRANSITIONS_QOS
+            )
+            if self.params.publish_transitions
+            else None
         )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(
@@ -103,7 +120,9 @@ class SimNode(Node):
         )
 
     def _reset(self, seed: int) -> None:
+        self._flush_episode()
         self.obs, _ = self.env.reset(seed)
+        self._ep["obs"] = [np.array(self.obs, np.float64)]
         self.episode_return = 0.0
         self.episode_steps = 0
         self._command = None
@@ -135,6 +154,7 @@ class SimNode(Node):
                 f"(joints {list(self.env.spec.joint_names)})"
             )
             return
+        self._flush_episode()  # the cut-short episode belongs to the old task
         self._build_env(msg.data)
         self._next_episode()
 
@@ -168,6 +188,11 @@ class SimNode(Node):
         if self._command is not None and (fresh or self.params.real_time_factor == 0):
             action = np.clip(self._command / self.effort_max, -1.0, 1.0)
         self.obs, reward, terminated, truncated, _ = self.env.step(action)
+        if self._transitions_pub is not None:
+            self._ep["action"].append(action)
+            self._ep["reward"].append(float(reward))
+            self._ep["terminated"].append(1.0 if terminated else 0.0)
+            self._ep["obs"].append(np.array(self.obs, np.float64))
         self.steps += 1
         self.episode_steps += 1
         self._sim_time += self.env.spec.control_dt
@@ -178,10 +203,35 @@ class SimNode(Node):
             self.returns.append(self.episode_return)
             self.episodes_done += 1
             self._return_pub.publish(Float64(data=float(self.episode_return)))
+            self._flush_episode()
             if self.params.auto_reset:
                 self._next_episode()
                 return
         self._publish_state()
+
+    def _flush_episode(self) -> None:
+        """Publish the steps recorded since the last flush (if any) as one episode."""
+        ep = self._ep
+        if self._transitions_pub is not None and ep["action"]:
+            msg = episode_to_msg(
+                Episode(
+                    self.task,
+                    np.stack(ep["obs"]),
+                    np.stack(ep["action"]),
+                    np.asarray(ep["reward"]),
+                    np.asarray(ep["terminated"]),
+                )
+            )
+            self._transitions_pub.publish(msg)
+            self.transitions_sent += 1
+        # the next episode starts from the current observation (a reset replaces it)
+        obs = getattr(self, "obs", None)
+        self._ep = {
+            "obs": [] if obs is None else [np.array(obs, np.float64)],
+            "action": [],
+            "reward": [],
+            "terminated": [],
+        }
 
     def _publish_state(self) -> None:
         stamp = (
@@ -209,6 +259,7 @@ class SimNode(Node):
             "last_return": self.last_return,
             "real_time_factor": rtf,
             "bad_commands": self.bad_commands,
+            "transitions_sent": self.transitions_sent,
         }
         level = WARN if self.bad_commands else OK
         status = make_status(
