@@ -75,6 +75,7 @@ def test_sim_episodes_reach_the_learners_replay(ros, tmp_path):
     wait_for(lambda: learner.episodes_received >= 2, 30, "two episodes at the learner")
     wait_for(lambda: learner.trainer.external_steps > 0, 30, "episodes merged into replay")
     assert sim.transitions_sent >= 2
+    wait_for(lambda: len(sent) >= 2, 10, "the probe's copies of the episodes")
     assert learner.episodes_rejected == 0, learner.last_reject
     # what went over the wire is the sim env's own observation and the applied action
     from m3po_ros.transitions import msg_to_episode
@@ -162,3 +163,37 @@ def test_watched_bag_dir_finetunes_and_announces(ros, tmp_path, reach_checkpoint
     # handled bags are remembered: not fine-tuned on again
     time.sleep(0.5)
     assert len(learner.bags_done) == 1 and len(learner.bags_failed) == 1
+
+
+def test_train_mode_watches_bags_once_training_has_finished(ros, tmp_path):
+    from m3po_learning.checkpoint import load_agent
+    from m3po_learning.datasets.sim_bag import write_sim_bag
+
+    bag_dir = tmp_path / "bags"
+    write_sim_bag(bag_dir / "before_start", TASK, steps=80, seed=1)  # unseen: handled too
+    announced = ros.collect(String, "m3po/checkpoint", CHECKPOINT_QOS)
+    short = TRAIN.replace("train.steps=1000000", "train.steps=64").replace(
+        "train.seed_steps=1000000", "train.seed_steps=64"
+    )
+    learner = ros.spin(
+        LearnerNode(
+            context=ros.context,
+            parameter_overrides=params(
+                overrides=short,
+                out_dir=str(tmp_path / "run"),
+                resume=False,
+                bag_dir=str(bag_dir),
+                bag_finetune_steps=2,
+                bag_poll_s=0.1,
+                bag_settle_s=0.0,
+                device="cpu",
+            ),
+        )
+    )
+    wait_for(lambda: len(announced) >= 2, 90, "the trainer's and the bag's checkpoints")
+    assert learner.finished and learner.error == ""
+    trained, tuned = announced[0][1].data, announced[1][1].data
+    assert "/bag_" not in trained and "/bag_" in tuned
+    agent = load_agent(tuned, device="cpu")
+    assert int(agent.checkpoint_meta["step"]) == learner.trainer.step + 2
+    assert learner.bags_done == [str(bag_dir / "before_start")]
