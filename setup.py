@@ -33,7 +33,6 @@ setup(
     maintainer_email="m3po-ros@example.org",
     description="Multi-task model-based RL (M3PO) as a ROS 2 control stack.",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "m3po = m3po_learning.cli:main",

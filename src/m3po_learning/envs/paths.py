@@ -23,8 +23,14 @@ def _resolve_dir(env_var: str, sub: str) -> Path:
         if not path.is_dir():
             raise FileNotFoundError(f"{env_var}={override!r} is not a directory")
         return path
+    # <prefix>/lib/pythonX.Y/site-packages/m3po_learning/envs/paths.py -> <prefix>: where
+    # colcon (and pip) put share/m3po_ros; AMENT_PREFIX_PATH lists the sourced workspaces.
+    install_prefix = Path(__file__).resolve().parents[5]
+    ament = [Path(p) for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
     candidates = [
         _REPO_ROOT / sub,
+        install_prefix / "share" / PACKAGE_SHARE / sub,
+        *(prefix / "share" / PACKAGE_SHARE / sub for prefix in ament),
         Path(sys.prefix) / "share" / PACKAGE_SHARE / sub,
     ]
     for path in candidates:
