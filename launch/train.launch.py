@@ -3,7 +3,7 @@
     ros2 launch m3po_ros train.launch.py config:=config/train/demo.yaml out_dir:=runs/ros
 
 Arguments (config/stacks/train.yaml): config, overrides, out_dir, task, rate, namespace,
-use_sim_time.
+use_sim_time, bag_dir.
 
 Same nodes and parameter files as `m3po bringup train` (both read config/stacks/train.yaml).
 """
