@@ -83,7 +83,7 @@ def main() -> None:
             if not args.quick:
                 cases += [
                     ("default fp32", ["planner.dtype=float32"]),
-                    ("default silu", ["model.activation=silu"]),
+                    ("default mish", ["model.activation=mish"]),
                 ]
             cases.append(("realtime", realtime_overrides()))
             for name, extra in cases:
