@@ -6,10 +6,8 @@ import sys
 import threading
 import time
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import (
     DurabilityPolicy,
@@ -29,6 +27,7 @@ from m3po_ros.conversions import (
     point_to_array,
 )
 from m3po_ros.diagnostics import ERROR, OK, WARN, make_array, make_status
+from m3po_ros.node_main import spin_node
 from m3po_ros.params import ControllerParams, ParamError, declare_from_dataclass
 from m3po_ros.safety import SafetyConfig, SafetyState
 
@@ -358,23 +357,7 @@ class ControllerNode(LifecycleNode):
 def main(args: list[str] | None = None) -> int:
     """Entry point of `ros2 run m3po_ros controller_node`."""
     set_realtime_switch_interval()
-    rclpy.init(args=args)
-    try:
-        node = ControllerNode()
-    except ParamError as exc:
-        print(f"controller_node: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(ControllerNode, "controller_node", args)
 
 
 if __name__ == "__main__":

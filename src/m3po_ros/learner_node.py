@@ -10,16 +10,15 @@ import threading
 import time
 from pathlib import Path
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Float64MultiArray, String
 
 from m3po_ros.controller_node import CHECKPOINT_QOS
 from m3po_ros.diagnostics import ERROR, OK, WARN, make_array, make_status
-from m3po_ros.params import LearnerParams, ParamError, declare_from_dataclass
+from m3po_ros.node_main import spin_node
+from m3po_ros.params import LearnerParams, declare_from_dataclass
 from m3po_ros.transitions import TransitionError, msg_to_episode
 
 TRANSITIONS_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -359,23 +358,7 @@ class LearnerNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of `ros2 run m3po_ros learner_node`."""
-    rclpy.init(args=args)
-    try:
-        node = LearnerNode()
-    except ParamError as exc:
-        print(f"learner_node: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(LearnerNode, "learner_node", args)
 
 
 if __name__ == "__main__":

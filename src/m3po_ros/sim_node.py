@@ -6,10 +6,8 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -26,7 +24,8 @@ from m3po_ros.conversions import (
     msg_to_command,
 )
 from m3po_ros.diagnostics import OK, WARN, make_array, make_status
-from m3po_ros.params import ParamError, SimParams, declare_from_dataclass
+from m3po_ros.node_main import spin_node
+from m3po_ros.params import SimParams, declare_from_dataclass
 from m3po_ros.transitions import Episode, episode_to_msg
 
 # Whole episodes: reliable, and deep enough that a slow learner does not lose any.
@@ -274,23 +273,7 @@ class SimNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of `ros2 run m3po_ros sim_node`."""
-    rclpy.init(args=args)
-    try:
-        node = SimNode()
-    except ParamError as exc:
-        print(f"sim_node: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(SimNode, "sim_node", args)
 
 
 if __name__ == "__main__":
