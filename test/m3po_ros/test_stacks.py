@@ -159,7 +159,7 @@ def test_bringup_sim_runs_closed_loop_with_the_stack_files(random_checkpoint):
         "--checkpoint",
         str(random_checkpoint),
         "--duration",
-        "4.5",
+        "8.0",  # start-up (~1 s) plus one 3 s arm2/reach episode, with margin for a busy CPU
         "--arg",
         "randomize=false",
         "--namespace",
