@@ -37,7 +37,7 @@ demo: setup
 	for task in $$($(PY) -c "from m3po_learning.checkpoint import read_checkpoint; \
 		print(*read_checkpoint('$(DEMO_RUN)').metadata['tasks'])"); do \
 		echo "== closed loop over ROS 2: $$task"; \
-		$(VENV)/bin/m3po bringup sim --checkpoint $(DEMO_RUN) --task $$task --duration 12 \
+		$(VENV)/bin/m3po bringup sim --checkpoint $(DEMO_RUN) --task $$task --duration 15 \
 			|| exit 1; \
 	done
 
