@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -76,6 +77,7 @@ class M3POAgent:
         self.planner = MPPIPlanner(cfg.planner, self.action_dim, self.device)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.train.seed)
+        self.np_rng = np.random.default_rng(cfg.train.seed)  # planner-or-policy draws
         self.act_dtype = self._pick_act_dtype(cfg.planner.dtype)
         # bf16 autocast in updates only where bf16 matmuls are native (fp32 master weights).
         self.amp_bf16 = cfg.optim.amp_bf16 and self._pick_act_dtype("auto") == torch.bfloat16
@@ -204,8 +206,6 @@ class M3POAgent:
         use_planner None: each env plans with probability `planner_share` (training); a bool
         forces it for all. Warm starts are kept per slot (default: row index).
         """
-        import time
-
         t_start = time.perf_counter()
         obs_t = torch.as_tensor(np.asarray(obs, np.float32), device=self.device)
         if obs_t.dim() != 2 or obs_t.shape[1] != self.obs_dim:
@@ -219,7 +219,7 @@ class M3POAgent:
         slots = list(range(B)) if slots is None else slots
         if use_planner is None:
             share = self.planner_share
-            plan_mask = np.random.random(B) < share if share > 0 else np.zeros(B, bool)
+            plan_mask = self.np_rng.random(B) < share if share > 0 else np.zeros(B, bool)
         elif isinstance(use_planner, bool | np.bool_):
             plan_mask = np.full(B, bool(use_planner) and self.cfg.model.world_model)
         else:

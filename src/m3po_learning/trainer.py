@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import queue
+import shutil
 import time
 from pathlib import Path
 
@@ -289,8 +290,6 @@ class Trainer:
     def _prune(self, keep: int) -> None:
         ckpts = sorted(p for p in self.ckpt_dir.glob("step_*") if p.is_dir())
         for old in ckpts[:-keep]:
-            import shutil
-
             shutil.rmtree(old, ignore_errors=True)
 
     def restore(self) -> bool:
