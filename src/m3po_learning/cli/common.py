@@ -17,3 +17,8 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="dotted config overrides, e.g. planner.num_samples=256 train.steps=5000",
     )
+
+
+def task_list(value: str) -> list[str]:
+    """argparse type for --tasks: 'a/b,c/d' -> ['a/b', 'c/d']."""
+    return [t.strip() for t in value.split(",") if t.strip()]

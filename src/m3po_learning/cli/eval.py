@@ -6,9 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-def _task_list(value: str) -> list[str]:
-    return [t.strip() for t in value.split(",") if t.strip()]
+from m3po_learning.cli.common import task_list
 
 
 def add_parser(sub) -> None:
@@ -25,7 +23,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--tasks",
-        type=_task_list,
+        type=task_list,
         metavar="TASK[,TASK...]",
         help="comma-separated subset of the checkpoint's tasks",
     )

@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from m3po_learning.cli.common import add_config_args
-
-
-def _task_list(value: str) -> list[str]:
-    return [t.strip() for t in value.split(",") if t.strip()]
+from m3po_learning.cli.common import add_config_args, task_list
 
 
 def add_parser(sub) -> None:
@@ -26,7 +22,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--tasks",
-        type=_task_list,
+        type=task_list,
         metavar="TASK[,TASK...]",
         help="comma-separated task or task-set names (overrides train.tasks)",
     )
