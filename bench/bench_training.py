@@ -50,7 +50,6 @@ def run(preset: str, task: str, steps: int, seed_steps: int, extra: list[str]) -
     t0 = time.time()
     trainer.train()
     wall = time.time() - t0
-    trainer.logger.close()
     rates = [
         float(r["value"])
         for r in csv.DictReader(open(out / "metrics.csv"))

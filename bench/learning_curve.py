@@ -39,10 +39,7 @@ def train(name: str, args) -> dict:
     )
     t0 = time.time()
     trainer = build_trainer(cfg, out, progress=True)
-    try:
-        trainer.train()
-    finally:
-        trainer.logger.close()
+    trainer.train()
     curve = read_eval_csv(out / "eval.csv")
     return {
         "run": str(out),

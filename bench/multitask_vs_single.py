@@ -35,10 +35,7 @@ def train(config: str, tasks: list[str], steps: int, out: Path, args) -> dict:
     )
     t0 = time.time()
     trainer = build_trainer(cfg, out, progress=True)
-    try:
-        returns = trainer.train()
-    finally:
-        trainer.logger.close()
+    returns = trainer.train()
     return {"returns": returns, "wall_s": time.time() - t0, "steps": steps}
 
 

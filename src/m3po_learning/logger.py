@@ -53,6 +53,7 @@ class MetricsLogger:
         self._eval_f.flush()
 
     def close(self) -> None:
+        """Flush and close the files; closing twice is harmless."""
         self._metrics_f.close()
         self._eval_f.close()
         if self.tb is not None:

@@ -68,6 +68,17 @@ class Trainer:
 
     # -- schedule -------------------------------------------------------------------------------
     def train(self) -> dict[str, float]:
+        """Run to `train.steps` (or until stop_requested); returns the last evaluation.
+
+        The run's logs are closed when training ends, normally or not, so every caller
+        (CLI, benches, the learner node) leaves complete metrics.csv / eval.csv files.
+        """
+        try:
+            return self._train()
+        finally:
+            self.logger.close()
+
+    def _train(self) -> dict[str, float]:
         cfg, env, agent = self.cfg.train, self.env, self.agent
         N, T = len(self.tasks), cfg.segment_steps
         O, A = agent.obs_dim, agent.action_dim

@@ -56,7 +56,6 @@ def test_external_episodes_join_replay(tmp_path):
     with pytest.raises(KeyError, match="unknown task"):
         tr.add_external_episode("arm2/reach", np.zeros((2, 4)), np.zeros((1, 2)), [0], [0])
     tr.train()
-    tr.logger.close()
     assert tr.external_steps == T
     assert tr.buffer.count.tolist() == [96, T]  # own stream, then the external stream
     assert "external/steps" in (tmp_path / "metrics.csv").read_text()

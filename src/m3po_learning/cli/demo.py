@@ -31,10 +31,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(cfg_path, args.overrides)
     out = Path(args.out)
     trainer = build_trainer(cfg, out, progress=True)
-    try:
-        final = trainer.train()
-    finally:
-        trainer.logger.close()
+    final = trainer.train()
     baseline = random_returns(
         trainer.tasks, episodes=cfg.train.eval_episodes, seed=cfg.train.seed + 10_000
     )

@@ -55,10 +55,7 @@ def run(args: argparse.Namespace) -> int:
             overrides.append("train.tasks=[]")
     cfg = load_config(args.config, overrides)
     trainer = build_trainer(cfg, args.out, progress=not args.no_progress, resume=args.resume)
-    try:
-        final = trainer.train()
-    finally:
-        trainer.logger.close()
+    final = trainer.train()
     print_returns(final, f"final evaluation at step {trainer.step}")
     print(
         f"checkpoint: {trainer.ckpt_dir / 'latest'} -> "

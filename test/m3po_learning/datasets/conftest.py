@@ -29,7 +29,6 @@ def tiny_reach_checkpoint(base: Path) -> Path:
 
         tr = build_trainer(load_config(None, TINY_OVERRIDES), run, progress=False)
         tr.train()
-        tr.logger.close()
     return run
 
 
