@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from m3po_learning.envs import VectorEnv
+from m3po_learning.types import pad_last
 
 
 def evaluate(
@@ -32,7 +33,7 @@ def evaluate(
 def _run(agent, env, tasks, episodes, use_planner, budget_ms, progress) -> dict[str, float]:
     n = len(tasks)
     ids = [agent.task_index[t] for t in tasks]
-    obs = _pad(env.reset(), agent.obs_dim)
+    obs = pad_last(env.reset(), agent.obs_dim)
     agent.reset_warm_start()
     returns = [[] for _ in range(n)]
     running = np.zeros(n)
@@ -55,18 +56,10 @@ def _run(agent, env, tasks, episodes, use_planner, budget_ms, progress) -> dict[
                     bar.update(1)
             running[i] = 0.0
             agent.reset_warm_start(slots[i])
-        obs = _pad(next_obs, agent.obs_dim)
+        obs = pad_last(next_obs, agent.obs_dim)
     if bar is not None:
         bar.close()
     return {t: float(np.mean(r[:episodes])) for t, r in zip(tasks, returns, strict=True)}
-
-
-def _pad(obs: np.ndarray, width: int) -> np.ndarray:
-    if obs.shape[1] == width:
-        return obs
-    out = np.zeros((obs.shape[0], width), np.float32)
-    out[:, : obs.shape[1]] = obs
-    return out
 
 
 def random_returns(tasks: list[str], episodes: int = 2, seed: int = 10_000) -> dict[str, float]:

@@ -33,7 +33,7 @@ import torch
 from m3po_learning.agent import M3POAgent, Segment
 from m3po_learning.buffer import ReplayBuffer
 from m3po_learning.datasets import AlignOptions, BagDataset, BagError, Episode, load_bag_dataset
-from m3po_learning.types import Batch
+from m3po_learning.types import Batch, pad_last
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +144,6 @@ def split_holdout(
     return train, held
 
 
-def _pad(x: np.ndarray, width: int) -> np.ndarray:
-    out = np.zeros((*x.shape[:-1], width), np.float32)
-    out[..., : x.shape[-1]] = x
-    return out
-
-
 def windows_batch(
     agent: M3POAgent, episodes: Sequence[Episode], task_id: int, horizon: int, limit: int = 0
 ) -> Batch | None:
@@ -161,8 +155,8 @@ def windows_batch(
         pick = np.linspace(0, len(starts) - 1, limit).round().astype(int)
         starts = [starts[i] for i in pick]
     O, A = agent.obs_dim, agent.action_dim
-    obs = np.stack([_pad(episodes[i].obs[s : s + horizon + 1], O) for i, s in starts], 1)
-    act = np.stack([_pad(episodes[i].action[s : s + horizon], A) for i, s in starts], 1)
+    obs = np.stack([pad_last(episodes[i].obs[s : s + horizon + 1], O) for i, s in starts], 1)
+    act = np.stack([pad_last(episodes[i].action[s : s + horizon], A) for i, s in starts], 1)
     rew = np.stack([episodes[i].reward[s : s + horizon] for i, s in starts], 1)
     term = np.stack([episodes[i].terminated[s : s + horizon] for i, s in starts], 1)
     dev = agent.device
@@ -224,8 +218,8 @@ def behaviour_log_prob(agent: M3POAgent, episode: Episode, task_id: int) -> np.n
     """log pi_checkpoint(recorded action | recorded obs), (T,): the bag's stand-in for log mu."""
     m = agent.model
     dev = agent.device
-    obs = torch.as_tensor(_pad(episode.obs[:-1], agent.obs_dim), device=dev)
-    act = torch.as_tensor(_pad(episode.action, agent.action_dim), device=dev)
+    obs = torch.as_tensor(pad_last(episode.obs[:-1], agent.obs_dim), device=dev)
+    act = torch.as_tensor(pad_last(episode.action, agent.action_dim), device=dev)
     task = torch.full((len(episode),), task_id, dtype=torch.long, device=dev)
     emb = m.embed(task)
     z = m.encode(obs, emb)
@@ -319,9 +313,9 @@ def _policy_segment(
         i = ok[int(rng.integers(len(ok)))]
         e = episodes[i]
         s = int(rng.integers(len(e) - T + 1))
-        cols["obs"].append(_pad(e.obs[s : s + T], O))
-        cols["next_obs"].append(_pad(e.obs[s + 1 : s + T + 1], O))
-        cols["action"].append(_pad(e.action[s : s + T], A))
+        cols["obs"].append(pad_last(e.obs[s : s + T], O))
+        cols["next_obs"].append(pad_last(e.obs[s + 1 : s + T + 1], O))
+        cols["action"].append(pad_last(e.action[s : s + T], A))
         cols["reward"].append(e.reward[s : s + T])
         cols["terminated"].append(e.terminated[s : s + T])
         cols["log_mu"].append(log_mu[i][s : s + T])
@@ -386,8 +380,8 @@ def finetune_on_dataset(
     for e, lm in zip(train, log_mu, strict=True):
         buffer.add_episode(
             0,
-            _pad(e.obs, agent.obs_dim),
-            _pad(e.action, agent.action_dim),
+            pad_last(e.obs, agent.obs_dim),
+            pad_last(e.action, agent.action_dim),
             e.reward,
             e.terminated,
             lm,

@@ -25,6 +25,7 @@ from m3po_learning.checkpoint import (
 from m3po_learning.config import Config
 from m3po_learning.evaluation import evaluate
 from m3po_learning.logger import MetricsLogger
+from m3po_learning.types import pad_last
 
 log = logging.getLogger(__name__)
 
@@ -200,12 +201,14 @@ class Trainer:
                 task, obs, action, reward, term = self._external.get_nowait()
             except queue.Empty:
                 return
-            padded_obs = np.zeros((len(obs), self.agent.obs_dim), np.float32)
-            padded_obs[:, : obs.shape[1]] = obs
-            padded_act = np.zeros((len(action), self.agent.action_dim), np.float32)
-            padded_act[:, : action.shape[1]] = action
             stream = n_tasks + self.tasks.index(task)
-            self.buffer.add_episode(stream, padded_obs, padded_act, reward, term)
+            self.buffer.add_episode(
+                stream,
+                pad_last(obs, self.agent.obs_dim),
+                pad_last(action, self.agent.action_dim),
+                reward,
+                term,
+            )
             self.external_steps += len(action)
             self.logger.log(self.step, {"external/steps": self.external_steps})
 
@@ -244,11 +247,7 @@ class Trainer:
         )
 
     def _pad(self, obs: np.ndarray) -> np.ndarray:
-        if obs.shape[1] == self.agent.obs_dim:
-            return obs.astype(np.float32, copy=False)
-        out = np.zeros((obs.shape[0], self.agent.obs_dim), np.float32)
-        out[:, : obs.shape[1]] = obs
-        return out
+        return pad_last(obs, self.agent.obs_dim)
 
     def _evaluate(self) -> None:
         cfg = self.cfg.train

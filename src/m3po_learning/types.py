@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -68,6 +69,17 @@ class EnvSpec:
             reward_range=tuple(d.get("reward_range", (0.0, 1.0))),
             discount=float(d.get("discount", -1.0)),
         )
+
+
+def pad_last(x: np.ndarray, width: int) -> np.ndarray:
+    """Zero-pad the last axis of `x` to `width` (float32): one task's obs/actions to the
+    multi-task sizes. Returns `x` itself (as float32) when it is already that wide."""
+    x = np.asarray(x, np.float32)
+    if x.shape[-1] == width:
+        return x
+    out = np.zeros((*x.shape[:-1], width), np.float32)
+    out[..., : x.shape[-1]] = x
+    return out
 
 
 class Batch(NamedTuple):
