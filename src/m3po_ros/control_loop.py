@@ -80,6 +80,38 @@ class RollingStats:
         return max(self.values) if self.values else math.nan
 
 
+class Histogram:
+    """Counts in fixed bins of `resolution_ms` up to `max_ms` (one overflow bin): percentiles
+    over every sample since the last `clear()`, at O(1) per sample and 80 KB of memory.
+    A reported percentile is its bin's upper edge (rounded up, never flattering)."""
+
+    def __init__(self, resolution_ms: float = 0.01, max_ms: float = 100.0) -> None:
+        self.resolution_ms = resolution_ms
+        self.nbins = int(round(max_ms / resolution_ms))
+        self.clear()
+
+    def clear(self) -> None:
+        self.counts = np.zeros(self.nbins + 1, np.int64)
+        self.n = 0
+        self.max_value = -math.inf
+
+    def add(self, value_ms: float) -> None:
+        i = int(value_ms / self.resolution_ms) if value_ms > 0.0 else 0
+        self.counts[i if i < self.nbins else self.nbins] += 1
+        self.n += 1
+        if value_ms > self.max_value:
+            self.max_value = value_ms
+
+    def percentile(self, q: float) -> float:
+        if self.n == 0:
+            return math.nan
+        if q >= 100.0:
+            return self.max_value
+        rank = max(math.ceil(q / 100.0 * self.n), 1)
+        i = int(np.searchsorted(np.cumsum(self.counts), rank))
+        return self.max_value if i >= self.nbins else (i + 1) * self.resolution_ms
+
+
 def build_contexts(
     agent, safety_config: SafetyConfig, reuse: Mapping[str, TaskContext] | None = None
 ) -> dict[str, TaskContext]:

@@ -18,7 +18,13 @@ from rclpy.qos import (
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
 
-from m3po_ros.control_loop import ControlError, ControlLoop, RollingStats, SensorSnapshot
+from m3po_ros.control_loop import (
+    ControlError,
+    ControlLoop,
+    Histogram,
+    RollingStats,
+    SensorSnapshot,
+)
 from m3po_ros.conversions import (
     MessageError,
     array_to_msg,
@@ -29,6 +35,7 @@ from m3po_ros.conversions import (
 from m3po_ros.diagnostics import ERROR, OK, WARN, make_array, make_status
 from m3po_ros.node_main import spin_node
 from m3po_ros.params import ControllerParams, ParamError, declare_from_dataclass
+from m3po_ros.realtime import TickGC, make_thread_realtime
 from m3po_ros.safety import SafetyConfig, SafetyState
 
 # Latched announcements: a controller that starts late still gets the learner's last one.
@@ -66,6 +73,13 @@ class ControllerNode(LifecycleNode):
         self.latency_ms = RollingStats()  # joint_states arrival -> command published
         self.overhead_ms = RollingStats()  # tick time outside act(), incl. publishing
         self.compute_ms = RollingStats()  # timer tick -> command published
+        # The same three over every tick since activation (soak runs: 60,000 ticks and more).
+        self.run_hist = {k: Histogram() for k in ("latency", "overhead", "compute", "act")}
+        self.gc = TickGC()
+        self.realtime = "not started"  # "" once the tick thread runs SCHED_FIFO, else why not
+        self._rt_threads: set[int] = set()
+        self._swaps_seen = 0
+        self._diagnostics_due = False
         self._reset_tick_clock()
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._waiting_sub = None
@@ -101,6 +115,8 @@ class ControllerNode(LifecycleNode):
 
     def _reset_tick_clock(self) -> None:
         self._t_first = None
+        for h in getattr(self, "run_hist", {}).values():
+            h.clear()
         self.ticks = 0
         self.missed_ticks = 0
 
@@ -177,6 +193,8 @@ class ControllerNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.loop.context.safety.reset()
         self._reset_tick_clock()
+        if self.params.manage_gc:
+            self.gc.start()
         self._tick_timer = self.create_timer(self.params.period_s, self._on_tick)
         self.get_logger().info("active: publishing joint_commands")
         return super().on_activate(state)
@@ -195,6 +213,7 @@ class ControllerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_ticking(self) -> None:
+        self.gc.stop()
         if self._tick_timer is not None:
             self.destroy_timer(self._tick_timer)
             self._tick_timer = None
@@ -215,6 +234,10 @@ class ControllerNode(LifecycleNode):
                 self.destroy_lifecycle_publisher(pub)
         self._cmd_pub = self._obs_pub = None
         self.loop = None
+
+    def destroy_node(self) -> None:
+        self.gc.stop()  # a node destroyed while active hands the collector back too
+        super().destroy_node()
 
     # -- inputs ----------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
@@ -279,21 +302,62 @@ class ControllerNode(LifecycleNode):
         period = self.params.period_s
         if self._t_first is None:
             self._t_first = now
+        if threading.get_ident() not in self._rt_threads:
+            self._enter_tick_thread()
         self.ticks += 1
         # rcl timers skip periods they could not serve: expected minus served is missed.
         expected = int((now - self._t_first) / period + 0.5) + 1
-        self.missed_ticks = max(self.missed_ticks, expected - self.ticks)
+        if expected - self.ticks > self.missed_ticks:
+            self._log_missed(expected - self.ticks - self.missed_ticks, now)
+            self.missed_ticks = expected - self.ticks
         stamp, positions, velocities = self._joint
         snap = SensorSnapshot(positions, velocities, self._inputs, stamp)
         res = self.loop.tick(snap, now)
         self._cmd_pub.publish(command_to_msg(res.command, self.loop.context.joint_names))
         done = time.monotonic()
         if res.state == SafetyState.OK:
-            self.latency_ms.add((done - stamp) * 1000.0)
-            self.overhead_ms.add((done - now) * 1000.0 - res.act_ms)
-            self.compute_ms.add((done - now) * 1000.0)
+            latency, compute = (done - stamp) * 1000.0, (done - now) * 1000.0
+            self.latency_ms.add(latency)
+            self.overhead_ms.add(compute - res.act_ms)
+            self.compute_ms.add(compute)
+            hist = self.run_hist
+            hist["latency"].add(latency)
+            hist["overhead"].add(compute - res.act_ms)
+            hist["compute"].add(compute)
+            hist["act"].add(res.act_ms)
         if self._obs_pub is not None and res.obs is not None:
             self._obs_pub.publish(array_to_msg(res.obs))
+        # The command is out: the rest of the period is slack for diagnostics and for the
+        # garbage collector, which therefore never delay a tick.
+        if self._diagnostics_due:
+            self._diagnostics_due = False
+            self._send_diagnostics()
+        if self.loop.swaps != self._swaps_seen:
+            self._swaps_seen = self.loop.swaps
+            self.gc.refreeze()
+        else:
+            self.gc.after_tick()
+
+    def _enter_tick_thread(self) -> None:
+        """First tick on this thread: real-time scheduling when asked for (and permitted)."""
+        self._rt_threads.add(threading.get_ident())
+        self.realtime = make_thread_realtime(self.params.realtime_priority)
+        if self.realtime and self.params.realtime_priority > 0:
+            self.get_logger().warning(f"tick thread stays at normal priority: {self.realtime}")
+        elif not self.realtime:
+            self.get_logger().info(
+                f"tick thread runs SCHED_FIFO priority {self.params.realtime_priority}"
+            )
+
+    def _log_missed(self, count: int, now: float) -> None:
+        period = self.params.period_s
+        late_ms = ((now - self._t_first) % period) * 1000.0
+        self.get_logger().warning(
+            f"tick {self.ticks}: {count} control period(s) missed (this callback came "
+            f"{late_ms:.1f} ms into its period; slowest recent tick "
+            f"{self.loop.tick_ms.max():.1f} ms; last garbage collection {self.gc.last_ms:.2f} ms)",
+            throttle_duration_sec=1.0,
+        )
 
     # -- diagnostics -----------------------------------------------------------------------
     def diagnostics_values(self) -> dict[str, object]:
@@ -336,11 +400,26 @@ class ControllerNode(LifecycleNode):
             "swaps": loop.swaps,
             "swap_errors": self.swap_errors,
             "last_swap_error": self.last_swap_error,
+            **{
+                f"{name}_ms_{q}_since_activate": h.percentile(p)
+                for name, h in self.run_hist.items()
+                for q, p in (("p50", 50), ("p99", 99), ("max", 100))
+            },
+            "realtime": self.realtime or f"SCHED_FIFO {self.params.realtime_priority}",
+            "gc_managed": self.gc.active,
+            "gc_collections": self.gc.collections,
+            "gc_ms_max": self.gc.max_ms,
         }
 
     def _publish_diagnostics(self) -> None:
         if self.loop is None:
             return
+        if self._tick_timer is not None:
+            self._diagnostics_due = True  # sent by the next tick, once its command is out
+            return
+        self._send_diagnostics()
+
+    def _send_diagnostics(self) -> None:
         v = self.diagnostics_values()
         if v["estop"] or (v["active"] and v["watchdog"] == "stale"):
             level, text = ERROR, f"safe command: {v['safety_state']}"

@@ -112,6 +112,15 @@ class ControllerParams:
     publish_observation: bool = _p(False, "publish the built observation on ~/observation")
     diagnostics_period_s: float = _p(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
     autostart: bool = _p(False, "configure and activate on start-up")
+    realtime_priority: int = _p(
+        0,
+        "SCHED_FIFO priority of the thread running the ticks (1-99; 0 = normal scheduling)",
+        0,
+        99,
+    )
+    manage_gc: bool = _p(
+        True, "freeze start-up objects and run Python's garbage collector between ticks"
+    )
 
     def __post_init__(self) -> None:
         _validate(self)

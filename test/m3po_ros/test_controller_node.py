@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import shutil
 import threading
 import time
@@ -115,8 +117,11 @@ def test_lifecycle_transitions(ros, random_checkpoint):
         assert get_state(ros, "/controller") == "active"
         wait_for(lambda: len(cmds) >= 20, 10, "commands while active")
         assert np.any(commands_array(cmds) != 0)
+        # Active: Python's collector runs only between ticks.
+        assert node.gc.active and not gc.isenabled()
         assert change_state(ros, "/controller", Transition.TRANSITION_DEACTIVATE)
         assert get_state(ros, "/controller") == "inactive"
+        assert gc.isenabled() and not node.gc.active
         time.sleep(0.2)
         n = len(cmds)
         np.testing.assert_array_equal(cmds[-1][1].data, [0.0, 0.0])  # left at zero effort
@@ -251,12 +256,45 @@ def test_hot_swap_without_missed_tick_and_corrupt_checkpoint_refused(
         robot.stop()
 
 
+def test_realtime_tick_thread_and_collection_between_ticks(ros, random_checkpoint):
+    diags = ros.collect(DiagnosticArray, "/diagnostics", 100)
+    robot = FakeRobot(ros)
+    try:
+        node = start_controller(ros, random_checkpoint, realtime_priority=10)
+        wait_for(
+            lambda: float(latest_control_status(diags).get("ticks", 0)) >= 60,
+            10,
+            "diagnostics after 60 ticks",
+        )
+        v = latest_control_status(diags)
+        if os.geteuid() == 0:  # root may use SCHED_FIFO: the tick thread does
+            assert v["realtime"] == "SCHED_FIFO 10"
+        else:
+            assert "not permitted" in v["realtime"] or v["realtime"] == "SCHED_FIFO 10"
+        assert v["gc_managed"] == "True" and int(v["gc_collections"]) >= 1
+        assert float(v["gc_ms_max"]) < 20.0  # collections after the freeze are short
+        # Percentiles over every tick since activation are reported next to the recent ones.
+        assert float(v["overhead_ms_p99_since_activate"]) > 0.0
+        assert float(v["latency_ms_max_since_activate"]) >= float(
+            v["latency_ms_p50_since_activate"]
+        )
+        assert node.missed_ticks == int(v["missed_ticks"])
+    finally:
+        robot.stop()
+
+
 def test_bad_parameters_refused(ros, random_checkpoint):
     with pytest.raises(ParamError, match=r"'control_rate_hz'=5000.0 is out of range"):
         ControllerNode(
             context=ros.context,
             node_name="bad",
             parameter_overrides=[Parameter("control_rate_hz", value=5000.0)],
+        )
+    with pytest.raises(ParamError, match=r"'realtime_priority'=120 is out of range"):
+        ControllerNode(
+            context=ros.context,
+            node_name="bad3",
+            parameter_overrides=[Parameter("realtime_priority", value=120)],
         )
     with pytest.raises(ParamError, match=r"'device'='tpu'"):
         ControllerNode(

@@ -1,0 +1,87 @@
+"""Real-time helpers without ROS: SCHED_FIFO for a thread, the collector between ticks, histograms."""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import threading
+import weakref
+
+import numpy as np
+
+from m3po_ros.control_loop import Histogram
+from m3po_ros.realtime import TickGC, make_thread_realtime
+
+
+def _in_thread(fn):
+    out = {}
+    t = threading.Thread(target=lambda: out.update(result=fn()))
+    t.start()
+    t.join()
+    return out["result"]
+
+
+def test_realtime_priority_applies_to_the_calling_thread_only_or_says_why_not():
+    assert "disabled" in make_thread_realtime(0)
+
+    def attempt():
+        reason = make_thread_realtime(20)
+        return reason, os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+
+    reason, policy, priority = _in_thread(attempt)
+    if reason:  # no CAP_SYS_NICE / rtprio limit: refused with a reason, scheduling unchanged
+        assert "not permitted" in reason and "rtprio" in reason
+        assert policy == os.SCHED_OTHER
+    else:
+        assert (policy, priority) == (os.SCHED_FIFO, 20)
+    # The main thread (and so the rest of the process) keeps normal scheduling.
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_tick_gc_collects_only_between_ticks_and_hands_collection_back():
+    assert gc.isenabled()
+    a, b = TickGC(young_threshold=50, full_every=5), TickGC()
+    try:
+        a.start()
+        assert not gc.isenabled() and gc.get_freeze_count() > 0
+        b.start()
+        cycle = _Cycle()
+        ref = weakref.ref(cycle)
+        del cycle
+        junk = [[i] for i in range(200)]  # fills the young generation past the threshold
+        del junk
+        assert ref() is not None  # automatic collection is off: the cycle is still there
+        a.after_tick()
+        assert ref() is None and a.collections == 1 and a.last_ms >= 0.0
+        for _ in range(4):
+            a.after_tick()
+        assert a.collections == 2  # every 5th tick a full collection, even with little garbage
+        a.stop()
+        assert not gc.isenabled()  # b still runs ticks: collection stays between its ticks
+        b.stop()
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        a.stop()
+        b.stop()
+        gc.enable()
+
+
+def test_histogram_percentiles_over_all_samples():
+    h = Histogram(resolution_ms=0.01, max_ms=10.0)
+    assert math.isnan(h.percentile(99))
+    x = np.random.default_rng(0).exponential(1.0, 20000)
+    for v in x:
+        h.add(float(v))
+    for q in (50, 90, 99):
+        assert np.percentile(x, q) <= h.percentile(q) <= np.percentile(x, q) + 0.011
+    assert h.percentile(100) == x.max() and h.n == len(x)
+    h.add(50.0)  # past the last bin: counted in the overflow bin, max is exact
+    assert h.percentile(100) == 50.0
+    h.clear()
+    assert h.n == 0 and math.isnan(h.percentile(50))
