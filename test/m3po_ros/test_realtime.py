@@ -1,4 +1,4 @@
-"""Real-time helpers without ROS: SCHED_FIFO for a thread, the collector between ticks, histograms."""
+"""Real-time helpers without ROS: SCHED_FIFO per thread, collection between ticks, histograms."""
 
 from __future__ import annotations
 
