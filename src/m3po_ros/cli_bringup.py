@@ -2,7 +2,8 @@
 
 Where `launch_ros` is not installed (PyPI wheels), this composes the nodes of a stack by
 hand: the same stack description (config/stacks/<name>.yaml), the same parameter files
-(passed as `--params-file`, exactly as `ros2 launch` does), one multi-threaded executor.
+(passed as `--params-file`, exactly as `ros2 launch` does), one multi-threaded executor,
+and a single-threaded executor thread of its own for each controller.
 """
 
 from __future__ import annotations
@@ -68,12 +69,47 @@ def stack_arguments(args: argparse.Namespace, known: set[str]) -> dict[str, str]
     return values
 
 
+class _OwnThread:
+    """One node on a single-threaded executor in a thread of its own (the controller: its
+    ticks then never wait behind another node's callbacks, and its thread alone may take
+    real-time priority)."""
+
+    def __init__(self, node, context) -> None:
+        import threading
+
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.node = node
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(node)
+        self._stop = threading.Event()
+        self._context = context
+        self.thread = threading.Thread(
+            target=self._spin, daemon=True, name=f"spin-{node.get_name()}"
+        )
+        self.thread.start()
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+
+        try:
+            while self._context.ok() and not self._stop.is_set():
+                self.executor.spin_once(timeout_sec=0.1)
+        except ExternalShutdownException:
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=5.0)
+        self.executor.shutdown(timeout_sec=2.0)
+
+
 def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from m3po_ros.controller_node import set_realtime_switch_interval
+    from m3po_ros.controller_node import ControllerNode, set_realtime_switch_interval
     from m3po_ros.stacks import load_stack
 
     stack = load_stack(args.stack)
@@ -87,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     set_realtime_switch_interval()
     rclpy.init()
-    nodes = []
+    context = rclpy.get_default_context()
+    nodes, own_threads = [], []
     executor = MultiThreadedExecutor(num_threads=max(2, len(resolved) + 1))
     try:
         for n in resolved:
@@ -101,7 +138,10 @@ def run(args: argparse.Namespace) -> int:
                 parameter_overrides=[Parameter(k, value=v) for k, v in n.parameters.items()],
             )
             nodes.append(node)
-            executor.add_node(node)
+            if isinstance(node, ControllerNode):
+                own_threads.append(_OwnThread(node, context))
+            else:
+                executor.add_node(node)
         print(
             f"m3po bringup {stack.name}: {len(nodes)} nodes "
             f"({', '.join(x.get_fully_qualified_name() for x in nodes)}); Ctrl-C stops"
@@ -113,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         report(nodes)
+        # Stop every executor (and wait for callbacks in flight) before any node is
+        # destroyed: a callback running into a destroyed handle fails at shutdown.
+        for t in own_threads:
+            t.stop()
         executor.shutdown(timeout_sec=2.0)
         for node in nodes:
             node.destroy_node()
