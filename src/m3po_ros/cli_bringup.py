@@ -2,8 +2,8 @@
 
 Where `launch_ros` is not installed (PyPI wheels), this composes the nodes of a stack by
 hand: the same stack description (config/stacks/<name>.yaml), the same parameter files
-(passed as `--params-file`, exactly as `ros2 launch` does), one multi-threaded executor,
-and a single-threaded executor thread of its own for each controller.
+(passed as `--params-file`, exactly as `ros2 launch` does), each node on a single-threaded
+executor in a thread of its own (as separate processes would be).
 """
 
 from __future__ import annotations
@@ -70,9 +70,12 @@ def stack_arguments(args: argparse.Namespace, known: set[str]) -> dict[str, str]
 
 
 class _OwnThread:
-    """One node on a single-threaded executor in a thread of its own (the controller: its
-    ticks then never wait behind another node's callbacks, and its thread alone may take
-    real-time priority)."""
+    """One node on a single-threaded executor in a thread of its own.
+
+    A controller's ticks then never wait behind another node's callbacks, and its thread
+    alone takes real-time priority. (rclpy's MultiThreadedExecutor was tried first: its
+    spin loop kept one core busy and, holding the GIL, made controller ticks 100+ ms late.)
+    """
 
     def __init__(self, node, context) -> None:
         import threading
@@ -106,10 +109,9 @@ class _OwnThread:
 
 def run(args: argparse.Namespace) -> int:
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from m3po_ros.controller_node import ControllerNode, set_realtime_switch_interval
+    from m3po_ros.controller_node import set_realtime_switch_interval
     from m3po_ros.stacks import load_stack
 
     stack = load_stack(args.stack)
@@ -124,8 +126,7 @@ def run(args: argparse.Namespace) -> int:
     set_realtime_switch_interval()
     rclpy.init()
     context = rclpy.get_default_context()
-    nodes, own_threads = [], []
-    executor = MultiThreadedExecutor(num_threads=max(2, len(resolved) + 1))
+    nodes, spinners = [], []
     try:
         for n in resolved:
             cli_args = ["--ros-args"]
@@ -138,26 +139,22 @@ def run(args: argparse.Namespace) -> int:
                 parameter_overrides=[Parameter(k, value=v) for k, v in n.parameters.items()],
             )
             nodes.append(node)
-            if isinstance(node, ControllerNode):
-                own_threads.append(_OwnThread(node, context))
-            else:
-                executor.add_node(node)
+            spinners.append(_OwnThread(node, context))
         print(
             f"m3po bringup {stack.name}: {len(nodes)} nodes "
             f"({', '.join(x.get_fully_qualified_name() for x in nodes)}); Ctrl-C stops"
         )
         end = time.monotonic() + args.duration if args.duration > 0 else None
         while rclpy.ok() and (end is None or time.monotonic() < end):
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
+            time.sleep(0.05)
+    except KeyboardInterrupt:
         pass
     finally:
         report(nodes)
         # Stop every executor (and wait for callbacks in flight) before any node is
         # destroyed: a callback running into a destroyed handle fails at shutdown.
-        for t in own_threads:
+        for t in spinners:
             t.stop()
-        executor.shutdown(timeout_sec=2.0)
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()

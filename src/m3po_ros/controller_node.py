@@ -307,9 +307,9 @@ class ControllerNode(LifecycleNode):
         self.ticks += 1
         # rcl timers skip periods they could not serve: expected minus served is missed.
         expected = int((now - self._t_first) / period + 0.5) + 1
-        if expected - self.ticks > self.missed_ticks:
-            self._log_missed(expected - self.ticks - self.missed_ticks, now)
-            self.missed_ticks = expected - self.ticks
+        newly_missed = expected - self.ticks - self.missed_ticks
+        if newly_missed > 0:
+            self.missed_ticks += newly_missed
         stamp, positions, velocities = self._joint
         snap = SensorSnapshot(positions, velocities, self._inputs, stamp)
         res = self.loop.tick(snap, now)
@@ -327,8 +327,10 @@ class ControllerNode(LifecycleNode):
             hist["act"].add(res.act_ms)
         if self._obs_pub is not None and res.obs is not None:
             self._obs_pub.publish(array_to_msg(res.obs))
-        # The command is out: the rest of the period is slack for diagnostics and for the
-        # garbage collector, which therefore never delay a tick.
+        # The command is out: the rest of the period is slack for logging, diagnostics and
+        # the garbage collector, which therefore never delay a command.
+        if newly_missed > 0:
+            self._log_missed(newly_missed, now)
         if self._diagnostics_due:
             self._diagnostics_due = False
             self._send_diagnostics()
