@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from collections.abc import Callable
+
 from m3po_learning.envs import VectorEnv
 from m3po_learning.types import pad_last
+
+
+class EvaluationStopped(RuntimeError):
+    """`should_stop` asked an evaluation to end before its episodes were complete."""
 
 
 def evaluate(
@@ -17,20 +23,27 @@ def evaluate(
     reality_gap: str | None = None,
     budget_ms: float | None = None,
     progress: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, float]:
-    """Mean undiscounted return per task over `episodes` episodes (deterministic actions)."""
+    """Mean undiscounted return per task over `episodes` episodes (deterministic actions).
+
+    `should_stop` is polled every step; when it returns True the evaluation ends at once
+    with EvaluationStopped (a learner asked to shut down does not finish its episodes).
+    """
     tasks = list(tasks or agent.tasks)
     for t in tasks:
         if t not in agent.task_index:
             raise KeyError(f"task {t!r} is not in this agent's tasks {agent.tasks}")
     env = VectorEnv(tasks, seed=seed, randomize=False, reality_gap=reality_gap)
     try:
-        return _run(agent, env, tasks, episodes, use_planner, budget_ms, progress)
+        return _run(agent, env, tasks, episodes, use_planner, budget_ms, progress, should_stop)
     finally:
         env.close()
 
 
-def _run(agent, env, tasks, episodes, use_planner, budget_ms, progress) -> dict[str, float]:
+def _run(
+    agent, env, tasks, episodes, use_planner, budget_ms, progress, should_stop
+) -> dict[str, float]:
     n = len(tasks)
     ids = [agent.task_index[t] for t in tasks]
     obs = pad_last(env.reset(), agent.obs_dim)
@@ -44,6 +57,10 @@ def _run(agent, env, tasks, episodes, use_planner, budget_ms, progress) -> dict[
         bar = tqdm(total=n * episodes, desc="eval episodes", unit="ep", leave=False)
     slots = [10_000 + i for i in range(n)]  # keep eval warm starts apart from training ones
     while min(len(r) for r in returns) < episodes:
+        if should_stop is not None and should_stop():
+            if bar is not None:
+                bar.close()
+            raise EvaluationStopped(f"evaluation stopped after {sum(map(len, returns))} episodes")
         out = agent.act(
             obs, ids, explore=False, use_planner=use_planner, budget_ms=budget_ms, slots=slots
         )

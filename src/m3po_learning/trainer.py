@@ -23,7 +23,7 @@ from m3po_learning.checkpoint import (
     write_latest,
 )
 from m3po_learning.config import Config
-from m3po_learning.evaluation import evaluate
+from m3po_learning.evaluation import EvaluationStopped, evaluate
 from m3po_learning.logger import MetricsLogger
 from m3po_learning.types import pad_last
 
@@ -143,7 +143,7 @@ class Trainer:
                 if self.step >= cfg.seed_steps:
                     self._update_world_model(N)
                 agent.progress = min(1.0, self.step / cfg.steps)
-                if self.step >= cfg.steps:
+                if self.step >= cfg.steps or self.stop_requested:
                     T = t + 1
                     break
             self._drain_external()
@@ -169,7 +169,7 @@ class Trainer:
                 self._next_ckpt += cfg.checkpoint_every
         if bar is not None:
             bar.close()
-        if cfg.final_eval:
+        if cfg.final_eval and not self.stop_requested:  # a stop is answered in seconds
             self._evaluate()
         self.save()
         return self.last_eval
@@ -251,13 +251,19 @@ class Trainer:
 
     def _evaluate(self) -> None:
         cfg = self.cfg.train
-        self.last_eval = evaluate(
-            self.agent,
-            self.tasks,
-            episodes=cfg.eval_episodes,
-            seed=cfg.seed + 10_000,
-            use_planner=self.cfg.model.world_model,
-        )
+        try:
+            self.last_eval = evaluate(
+                self.agent,
+                self.tasks,
+                episodes=cfg.eval_episodes,
+                seed=cfg.seed + 10_000,
+                use_planner=self.cfg.model.world_model,
+                should_stop=lambda: self.stop_requested,
+            )
+        except EvaluationStopped as exc:
+            log.info("%s: stop requested", exc)
+            self.agent.reset_warm_start()
+            return
         self.logger.log_eval(self.step, self.last_eval, cfg.eval_episodes)
         self.agent.reset_warm_start()
         table = ", ".join(f"{k}={v:.1f}" for k, v in self.last_eval.items())

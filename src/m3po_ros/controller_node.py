@@ -237,7 +237,17 @@ class ControllerNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         self.gc.stop()  # a node destroyed while active hands the collector back too
+        self._join_loader()
         super().destroy_node()
+
+    def _join_loader(self, timeout_s: float = 30.0) -> None:
+        """Drop queued checkpoints and wait for a load in progress: a daemon thread still
+        inside torch when the interpreter exits aborts the process."""
+        with self._loader_lock:
+            self._next_path = None
+            loader = self._loader
+        if loader is not None and loader.is_alive():
+            loader.join(timeout=timeout_s)
 
     # -- inputs ----------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:

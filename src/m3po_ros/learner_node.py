@@ -315,6 +315,8 @@ class LearnerNode(Node):
         if self.trainer is not None:
             self.trainer.stop_requested = True
         self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive():
+            self.get_logger().error(f"the learner thread did not stop within {timeout_s} s")
 
     def destroy_node(self) -> None:
         self.stop_training()

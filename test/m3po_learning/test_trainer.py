@@ -59,3 +59,33 @@ def test_external_episodes_join_replay(tmp_path):
     assert tr.external_steps == T
     assert tr.buffer.count.tolist() == [96, T]  # own stream, then the external stream
     assert "external/steps" in (tmp_path / "metrics.csv").read_text()
+
+
+def test_stop_request_ends_evaluation_at_once_and_training_saves(tmp_path):
+    from m3po_learning.evaluation import EvaluationStopped, evaluate
+
+    tr = build_trainer(load_config(None, FAST), tmp_path, progress=False)
+    polls = []
+
+    def should_stop() -> bool:
+        polls.append(1)
+        return len(polls) > 5
+
+    with pytest.raises(EvaluationStopped, match="stopped after 0 episodes"):
+        evaluate(tr.agent, episodes=1, use_planner=True, should_stop=should_stop)
+    assert len(polls) == 6  # polled every step, ended on the sixth
+
+    # A stop requested before the end: training ends inside the segment, skips the final
+    # evaluation and still saves where it got to.
+    cfg = load_config(None, [*FAST, "train.steps=100000", "train.final_eval=true"])
+    tr = build_trainer(cfg, tmp_path / "stopped", progress=False)
+    log = tr.logger.log
+
+    def log_then_stop(step: int, metrics: dict) -> None:  # the stop arrives mid-run
+        log(step, metrics)
+        tr.stop_requested = step >= 80
+
+    tr.logger.log = log_then_stop
+    tr.train()
+    assert 80 <= tr.step < 100 and tr.last_eval == {}
+    assert (tmp_path / "stopped" / "checkpoints" / f"step_{tr.step:09d}").is_dir()

@@ -7,6 +7,7 @@ import ast
 import os
 import re
 import subprocess
+import time
 import sys
 import types
 from pathlib import Path
@@ -178,6 +179,35 @@ def test_bringup_sim_runs_closed_loop_with_the_stack_files(random_checkpoint):
     assert "configured: checkpoint" in text and "50.0 Hz" in text  # from the parameter file
     m = re.search(r"/robot/sim arm2/reach: (\d+) episodes over ROS", text)
     assert m and int(m.group(1)) >= 1, text
+    assert "never retrieved" not in text and "Traceback" not in text, text  # clean shutdown
+    assert "tick thread runs SCHED_FIFO priority 50" in text or "not permitted" in text
+
+
+def test_bringup_train_stops_cleanly_mid_training_and_keeps_a_checkpoint(tmp_path):
+    """The learner is still training when the stack stops: it stops within seconds, saves,
+    and the process exits 0 (a daemon thread left inside torch aborted it once)."""
+    train = (
+        "model.preset=tiny train.steps=100000 train.seed_steps=100 train.eval_every=0 "
+        "train.segment_steps=32 train.checkpoint_every=100000 train.buffer_size=5000 "
+        "optim.batch_size=32 planner.num_samples=32 planner.num_pi_trajs=8 "
+        "planner.num_elites=8"
+    )
+    args = ["bringup", "train", "--duration", "12", "--arg", f"overrides={train}"]
+    args += ["--arg", f"out_dir={tmp_path / 'run'}"]
+    t0 = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", BRINGUP, *args],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    assert "terminate called" not in text and "did not stop" not in text, text
+    assert time.monotonic() - t0 < 60, text
+    saved = sorted((tmp_path / "run" / "checkpoints").glob("step_*"))
+    assert saved and int(saved[-1].name.split("_")[1]) >= 100, text
 
 
 def test_bringup_argparse_refuses_unknown_stack_argument():
