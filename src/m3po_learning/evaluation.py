@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from collections.abc import Callable
+
+import numpy as np
 
 from m3po_learning.envs import VectorEnv
 from m3po_learning.types import pad_last

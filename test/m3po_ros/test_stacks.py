@@ -7,8 +7,8 @@ import ast
 import os
 import re
 import subprocess
-import time
 import sys
+import time
 import types
 from pathlib import Path
 
