@@ -193,6 +193,7 @@ class ControllerNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.loop.context.safety.reset()
         self._reset_tick_clock()
+        self._rt_threads.clear()  # the first tick (re)applies realtime_priority
         if self.params.manage_gc:
             self.gc.start()
         self._tick_timer = self.create_timer(self.params.period_s, self._on_tick)
@@ -312,8 +313,10 @@ class ControllerNode(LifecycleNode):
         period = self.params.period_s
         if self._t_first is None:
             self._t_first = now
-        if threading.get_ident() not in self._rt_threads:
-            self._enter_tick_thread()
+        first_on_thread = threading.get_ident() not in self._rt_threads
+        if first_on_thread:  # a system call now; logging waits until the command is out
+            self._rt_threads.add(threading.get_ident())
+            self.realtime = make_thread_realtime(self.params.realtime_priority)
         self.ticks += 1
         # rcl timers skip periods they could not serve: expected minus served is missed.
         expected = int((now - self._t_first) / period + 0.5) + 1
@@ -339,6 +342,8 @@ class ControllerNode(LifecycleNode):
             self._obs_pub.publish(array_to_msg(res.obs))
         # The command is out: the rest of the period is slack for logging, diagnostics and
         # the garbage collector, which therefore never delay a command.
+        if first_on_thread:
+            self._log_realtime()
         if newly_missed > 0:
             self._log_missed(newly_missed, now)
         if self._diagnostics_due:
@@ -350,10 +355,7 @@ class ControllerNode(LifecycleNode):
         else:
             self.gc.after_tick()
 
-    def _enter_tick_thread(self) -> None:
-        """First tick on this thread: real-time scheduling when asked for (and permitted)."""
-        self._rt_threads.add(threading.get_ident())
-        self.realtime = make_thread_realtime(self.params.realtime_priority)
+    def _log_realtime(self) -> None:
         if self.realtime and self.params.realtime_priority > 0:
             self.get_logger().warning(f"tick thread stays at normal priority: {self.realtime}")
         elif not self.realtime:

@@ -24,10 +24,12 @@ def make_thread_realtime(priority: int) -> str:
     Not permitted without CAP_SYS_NICE or an rtprio limit (`ulimit -r`); the caller logs
     the reason and runs on at normal priority.
     """
-    if priority <= 0:
-        return "disabled (realtime_priority 0)"
     if not hasattr(os, "sched_setscheduler"):
         return "this platform has no SCHED_FIFO"
+    if priority <= 0:
+        if os.sched_getscheduler(0) == os.SCHED_FIFO:  # set by an earlier activation
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        return "disabled (realtime_priority 0)"
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
     except PermissionError:

@@ -27,9 +27,12 @@ def test_realtime_priority_applies_to_the_calling_thread_only_or_says_why_not():
 
     def attempt():
         reason = make_thread_realtime(20)
-        return reason, os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+        got = os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+        make_thread_realtime(0)  # a later activation with priority 0 goes back to normal
+        return reason, *got, os.sched_getscheduler(0)
 
-    reason, policy, priority = _in_thread(attempt)
+    reason, policy, priority, after = _in_thread(attempt)
+    assert after == os.SCHED_OTHER
     if reason:  # no CAP_SYS_NICE / rtprio limit: refused with a reason, scheduling unchanged
         assert "not permitted" in reason and "rtprio" in reason
         assert policy == os.SCHED_OTHER
