@@ -69,49 +69,12 @@ def stack_arguments(args: argparse.Namespace, known: set[str]) -> dict[str, str]
     return values
 
 
-class _OwnThread:
-    """One node on a single-threaded executor in a thread of its own.
-
-    A controller's ticks then never wait behind another node's callbacks, and its thread
-    alone takes real-time priority. (rclpy's MultiThreadedExecutor was tried first: its
-    spin loop kept one core busy and, holding the GIL, made controller ticks 100+ ms late.)
-    """
-
-    def __init__(self, node, context) -> None:
-        import threading
-
-        from rclpy.executors import SingleThreadedExecutor
-
-        self.node = node
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(node)
-        self._stop = threading.Event()
-        self._context = context
-        self.thread = threading.Thread(
-            target=self._spin, daemon=True, name=f"spin-{node.get_name()}"
-        )
-        self.thread.start()
-
-    def _spin(self) -> None:
-        from rclpy.executors import ExternalShutdownException
-
-        try:
-            while self._context.ok() and not self._stop.is_set():
-                self.executor.spin_once(timeout_sec=0.1)
-        except ExternalShutdownException:
-            pass
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.thread.join(timeout=5.0)
-        self.executor.shutdown(timeout_sec=2.0)
-
-
 def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.parameter import Parameter
 
     from m3po_ros.controller_node import set_realtime_switch_interval
+    from m3po_ros.node_main import SpinThread
     from m3po_ros.stacks import load_stack
 
     stack = load_stack(args.stack)
@@ -139,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
                 parameter_overrides=[Parameter(k, value=v) for k, v in n.parameters.items()],
             )
             nodes.append(node)
-            spinners.append(_OwnThread(node, context))
+            # Each node on an executor of its own: a controller's ticks never wait behind
+            # another node's callbacks, and its thread alone takes real-time priority.
+            spinners.append(SpinThread(node, context))
         print(
             f"m3po bringup {stack.name}: {len(nodes)} nodes "
             f"({', '.join(x.get_fully_qualified_name() for x in nodes)}); Ctrl-C stops"

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+
+from m3po_ros.node_main import SpinThread
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,37 +24,21 @@ class Ros:
     def __init__(self) -> None:
         self.context = Context()
         rclpy.init(context=self.context)
-        self._spinning: list[tuple[SingleThreadedExecutor, threading.Thread, Node]] = []
-        self._stops: dict[int, threading.Event] = {}
+        self._spinning: list[SpinThread] = []
         self.probe = Node("test_probe", context=self.context)
         self.spin(self.probe)
 
     def spin(self, node: Node) -> Node:
-        ex = SingleThreadedExecutor(context=self.context)
-        ex.add_node(node)
-        stop = self._stops[id(node)] = threading.Event()
-        t = threading.Thread(target=self._spin_forever, args=(ex, stop), daemon=True)
-        t.start()
-        self._spinning.append((ex, t, node))
+        self._spinning.append(SpinThread(node, self.context))
         return node
 
     def stop(self, node: Node) -> None:
         """Stop spinning `node` and destroy it."""
-        for entry in list(self._spinning):
-            if entry[2] is node:
-                self._stops[id(node)].set()
-                entry[1].join(timeout=2.0)
-                entry[0].shutdown(timeout_sec=1.0)
-                self._spinning.remove(entry)
+        for spinner in list(self._spinning):
+            if spinner.node is node:
+                spinner.stop()
+                self._spinning.remove(spinner)
         node.destroy_node()
-
-    def _spin_forever(self, ex: SingleThreadedExecutor, stop: threading.Event) -> None:
-        try:
-            while self.context.ok() and not stop.is_set():
-                ex.spin_once(timeout_sec=0.05)
-        except Exception:  # noqa: BLE001 - context shut down under the executor
-            if self.context.ok():
-                raise
 
     def collect(self, msg_type, topic: str, qos=10) -> list:
         """Messages on `topic` as (monotonic arrival time, msg), appended as they arrive."""
@@ -76,13 +60,12 @@ class Ros:
         return future.result()
 
     def shutdown(self) -> None:
-        nodes = [n for _, _, n in self._spinning]
+        for spinner in self._spinning:  # every executor stopped before any node is destroyed
+            spinner.stop()
+        for spinner in self._spinning:
+            spinner.node.destroy_node()
+        self._spinning = []
         rclpy.shutdown(context=self.context)
-        for ex, t, _ in self._spinning:
-            t.join(timeout=2.0)
-            ex.shutdown(timeout_sec=1.0)
-        for n in nodes:
-            n.destroy_node()
 
 
 def wait_for(pred: Callable[[], bool], timeout: float, what: str = "condition") -> None:
