@@ -55,6 +55,12 @@ class ControllerNode(LifecycleNode):
 
     def __init__(self, node_name: str = "controller", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
+        # What destroy_node() needs exists before parameters are checked: a node refused for
+        # a bad parameter is still destroyed with its context.
+        self.gc = TickGC()
+        self._loader: threading.Thread | None = None
+        self._next_path: str | None = None
+        self._loader_lock = threading.Lock()
         self.params = declare_from_dataclass(self, ControllerParams)
         self.loop: ControlLoop | None = None
         self._joint = (None, {}, {})  # (arrival monotonic s, positions, velocities)
@@ -64,9 +70,6 @@ class ControllerNode(LifecycleNode):
         self._diag_timer = None
         self._cmd_pub = None
         self._obs_pub = None
-        self._loader: threading.Thread | None = None
-        self._next_path: str | None = None
-        self._loader_lock = threading.Lock()
         self.swap_errors = 0
         self.last_swap_error = ""
         self.checkpoint_path = ""
@@ -75,7 +78,6 @@ class ControllerNode(LifecycleNode):
         self.compute_ms = RollingStats()  # timer tick -> command published
         # The same three over every tick since activation (soak runs: 60,000 ticks and more).
         self.run_hist = {k: Histogram() for k in ("latency", "overhead", "compute", "act")}
-        self.gc = TickGC()
         self.realtime = "not started"  # "" once the tick thread runs SCHED_FIFO, else why not
         self._rt_threads: set[int] = set()
         self._swaps_seen = 0

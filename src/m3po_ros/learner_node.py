@@ -115,8 +115,12 @@ class LearnerNode(Node):
 
     def __init__(self, node_name: str = "learner", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        self.params = declare_from_dataclass(self, LearnerParams)
+        # What destroy_node() needs exists before parameters are checked (a refused node is
+        # still destroyed with its context).
         self.trainer = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.params = declare_from_dataclass(self, LearnerParams)
         self.agent = None  # the agent bag fine-tuning works on
         self.checkpoints: list[str] = []
         self.error = ""
@@ -129,7 +133,6 @@ class LearnerNode(Node):
         self.bags_failed: list[str] = []
         self.last_bag_error = ""
         self.bag_state = "off" if not self.params.bag_dir else "waiting"
-        self._stop = threading.Event()
         self._announce_pub = self.create_publisher(
             String, self.params.announce_topic, CHECKPOINT_QOS
         )
@@ -314,6 +317,8 @@ class LearnerNode(Node):
         self._stop.set()
         if self.trainer is not None:
             self.trainer.stop_requested = True
+        if self._thread is None:
+            return
         self._thread.join(timeout=timeout_s)
         if self._thread.is_alive():
             self.get_logger().error(f"the learner thread did not stop within {timeout_s} s")

@@ -83,3 +83,33 @@ def test_learner_checkpoint_picked_up_by_running_controller(ros, random_checkpoi
     wait_for(lambda: running.checkpoint_path == learner.checkpoints[-1], 30, "the last checkpoint")
     status = [values_of(s) for _, m in diags for s in m.status if s.name.endswith(": learner")]
     assert status and int(status[-1]["checkpoints"]) >= 1
+
+
+def _refused_node(excinfo):
+    """The half-built node whose constructor raised (rclpy destroys it with its context)."""
+    tb = excinfo.tb
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "__init__" and "self" in tb.tb_frame.f_locals:
+            return tb.tb_frame.f_locals["self"]
+        tb = tb.tb_next
+    raise AssertionError("no __init__ frame in the traceback")
+
+
+def test_nodes_refused_for_a_bad_parameter_can_still_be_destroyed(ros):
+    import pytest
+
+    from m3po_ros.params import ParamError
+
+    for cls, name, value in (
+        (LearnerNode, "mode", "evaluate"),
+        (ControllerNode, "control_rate_hz", 5000.0),
+    ):
+        with pytest.raises(ParamError, match=name) as info:
+            cls(
+                node_name=f"refused_{name}",
+                context=ros.context,
+                parameter_overrides=[Parameter(name, value=value)],
+            )
+        node = _refused_node(info)
+        assert isinstance(node, cls)
+        node.destroy_node()  # what context shutdown does; must not raise
