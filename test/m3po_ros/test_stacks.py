@@ -153,9 +153,22 @@ def test_bringup_parser_does_not_import_rclpy():
     assert out.stdout.split() == ["False"]
 
 
+def run_bringup(args: list[str], timeout: float) -> str:
+    """`m3po bringup ARGS` in a subprocess; its output, after checking it exited 0."""
+    out = subprocess.run(
+        [sys.executable, "-c", BRINGUP, "bringup", *args],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    return text
+
+
 def test_bringup_sim_runs_closed_loop_with_the_stack_files(random_checkpoint):
     args = [
-        "bringup",
         "sim",
         "--checkpoint",
         str(random_checkpoint),
@@ -166,15 +179,7 @@ def test_bringup_sim_runs_closed_loop_with_the_stack_files(random_checkpoint):
         "--namespace",
         "robot",
     ]
-    out = subprocess.run(
-        [sys.executable, "-c", BRINGUP, *args],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    text = out.stdout + out.stderr
-    assert out.returncode == 0, text
+    text = run_bringup(args, timeout=90)
     assert "2 nodes (/robot/sim, /robot/controller)" in text
     assert "configured: checkpoint" in text and "50.0 Hz" in text  # from the parameter file
     m = re.search(r"/robot/sim arm2/reach: (\d+) episodes over ROS", text)
@@ -192,18 +197,10 @@ def test_bringup_train_stops_cleanly_mid_training_and_keeps_a_checkpoint(tmp_pat
         "optim.batch_size=32 planner.num_samples=32 planner.num_pi_trajs=8 "
         "planner.num_elites=8"
     )
-    args = ["bringup", "train", "--duration", "12", "--arg", f"overrides={train}"]
+    args = ["train", "--duration", "12", "--arg", f"overrides={train}"]
     args += ["--arg", f"out_dir={tmp_path / 'run'}"]
     t0 = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-c", BRINGUP, *args],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    text = out.stdout + out.stderr
-    assert out.returncode == 0, text
+    text = run_bringup(args, timeout=120)
     assert "terminate called" not in text and "did not stop" not in text, text
     assert time.monotonic() - t0 < 60, text
     saved = sorted((tmp_path / "run" / "checkpoints").glob("step_*"))
