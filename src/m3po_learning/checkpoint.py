@@ -16,7 +16,7 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from m3po_learning.config import Config, ConfigError, config_from_dict
+from m3po_learning.config import Config, ConfigError, config_from_dict, upgrade_stored_config
 from m3po_learning.types import EnvSpec
 
 FORMAT_VERSION = 1
@@ -208,7 +208,7 @@ def read_checkpoint(path: str | Path, load_optimizer: bool = False) -> Checkpoin
     if MODEL_FILE not in meta.get("files", {}):
         raise CheckpointError(f"checkpoint {p}: metadata lists no {MODEL_FILE}")
     try:
-        cfg = config_from_dict(yaml.safe_load((p / CONFIG_FILE).read_text()))
+        cfg = config_from_dict(upgrade_stored_config(yaml.safe_load((p / CONFIG_FILE).read_text())))
     except (ConfigError, yaml.YAMLError, OSError) as exc:
         raise CheckpointError(f"checkpoint {p}: {CONFIG_FILE} is invalid: {exc}") from exc
     try:

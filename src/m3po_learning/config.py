@@ -33,7 +33,9 @@ class ModelConfig:
     enc_dim: int = 256  # encoder hidden width
     mlp_dim: int = 384  # hidden width of dynamics, reward, Q, V and policy heads
     latent_dim: int = 128  # latent size; a multiple of simnorm_dim
-    num_enc_layers: int = 2  # encoder hidden layers
+    num_enc_layers: int = 1  # encoder hidden layers (TD-MPC2: one)
+    out_norm: bool = True  # LayerNorm before the SimNorm of encoder and dynamics (TD-MPC2)
+    init: str = "trunc_normal"  # linear init: trunc_normal (std 0.02, TD-MPC2) or torch default
     simnorm_dim: int = 8  # SimNorm group size
     num_q: int = 2  # model-based Q ensemble size (K)
     dropout: float = 0.01  # dropout in the first layer of each Q head
@@ -64,6 +66,10 @@ class ModelConfig:
             self.activation in ("mish", "silu"),
             f"model.activation={self.activation!r} not in mish/silu",
         )
+        _check(
+            self.init in ("trunc_normal", "torch"),
+            f"model.init={self.init!r} not in trunc_normal/torch",
+        )
         _check(self.num_q >= 2, f"model.num_q={self.num_q} must be >= 2 (target uses min of 2)")
         _check(0.0 <= self.dropout < 1.0, f"model.dropout={self.dropout} not in [0, 1)")
         _check(self.task_dim >= 0, f"model.task_dim={self.task_dim} must be >= 0")
@@ -89,7 +95,9 @@ class PlannerConfig:
     # inference precision: auto (bf16 on CUDA and CPUs with AMX/AVX512-BF16, else fp32),
     # float32 or bfloat16
     dtype: str = "auto"
-    optimism: bool = False  # (D) add beta * |Q_MF - Q_MB| at the first step to the plan value
+    # executed action: "elite" draws one elite by its MPPI weight (TD-MPC2), "mean" takes the
+    # final sampling mean; in training either gets the final std as noise
+    final_action: str = "elite"
 
     def __post_init__(self) -> None:
         for name in ("horizon", "num_samples", "iterations", "num_elites"):
@@ -109,6 +117,10 @@ class PlannerConfig:
         _check(
             self.dtype in ("auto", "float32", "bfloat16"),
             f"planner.dtype={self.dtype!r} not in auto/float32/bfloat16",
+        )
+        _check(
+            self.final_action in ("elite", "mean"),
+            f"planner.final_action={self.final_action!r} not in elite/mean",
         )
 
 
@@ -136,11 +148,20 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class ExplorationConfig:
-    beta0: float = 0.5  # initial weight of the |Q_MF - Q_MB| bonus in the advantage; 0 disables it
-    clip: float = 1.0  # bonus clip c after normalisation (D)
-    anneal_frac: float = 1.0  # beta decays linearly to 0 over this fraction of training (D)
-    alpha_min: float = 0.1  # final planner share (probability the planner acts) (D)
-    alpha_anneal_frac: float = 0.5  # planner share anneals 1 -> alpha_min over this fraction (D)
+    # weight of the normalised |Q_MF - Q_MB| bonus, an intrinsic reward in the Q target (and,
+    # with policy.actor=ppo, in the advantage); 0 disables it
+    beta0: float = 0.1
+    clip: float = 1.0  # bonus clip c after per-task normalisation (D)
+    anneal_frac: float = 0.5  # beta decays linearly to 0 over this fraction of training (D)
+    bonus_tau: float = 0.01  # rate of the per-task running mean / std that normalise epsilon
+    # who acts in training: "gap" (planner unless the measured policy return has caught up),
+    # "anneal" (planner share 1 -> alpha_min over alpha_anneal_frac), "always", "never"
+    planner: str = "gap"
+    gap_tolerance: float = 0.05  # the policy has caught up within this fraction of |G_plan|
+    gap_window: int = 5  # episodes per task and actor in the measured returns
+    probe_frac: float = 0.1  # share of episodes given to the other actor to keep measuring
+    alpha_min: float = 0.1  # "anneal": final planner share (probability the planner acts) (D)
+    alpha_anneal_frac: float = 0.5  # "anneal": share goes 1 -> alpha_min over this fraction
     qmb_rollout: int = 1  # (D) latent steps under pi for Q_MB (1 = R + gamma V(d(z,a)))
 
     def __post_init__(self) -> None:
@@ -153,19 +174,33 @@ class ExplorationConfig:
             f"explore.alpha_anneal_frac={self.alpha_anneal_frac} not in (0, 1]",
         )
         _check(self.qmb_rollout >= 1, f"explore.qmb_rollout={self.qmb_rollout} must be >= 1")
+        _check(0 < self.bonus_tau <= 1, f"explore.bonus_tau={self.bonus_tau} not in (0, 1]")
+        _check(
+            self.planner in ("gap", "anneal", "always", "never"),
+            f"explore.planner={self.planner!r} not in gap/anneal/always/never",
+        )
+        _check(self.gap_tolerance >= 0, f"explore.gap_tolerance={self.gap_tolerance} < 0")
+        _check(self.gap_window >= 1, f"explore.gap_window={self.gap_window} must be >= 1")
+        _check(0 <= self.probe_frac < 1, f"explore.probe_frac={self.probe_frac} not in [0, 1)")
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    trust_region: bool = (
-        True  # clipped-ratio update with KL early stop; False: plain policy gradient
-    )
-    clip_eps: float = 0.2  # ratio clip epsilon
-    target_kl: float = 0.015  # stop the epochs when KL to the behaviour policy exceeds this (D)
-    epochs: int = 4  # passes over the recent segment
-    minibatch_size: int = 256  # samples per policy minibatch
-    entropy_coef: float = 1e-3  # entropy bonus c_H
-    gae_lambda: float = 0.95  # lambda of GAE and of the V targets
+    # "trust_region": off-policy, every update step, max Q(z, pi(z)) / S + entropy on the world
+    # model's latents inside a KL bound; "ppo": the clipped-ratio update on the last segment
+    actor: str = "trust_region"
+    # trust_region: KL(pi_old || pi) <= target_kl per step, by backtracking the step;
+    # ppo: clipped ratio with KL early stop. False: no bound (plain gradient in ppo)
+    trust_region: bool = True
+    target_kl: float = 0.1  # KL bound per update (trust_region) / early stop per epoch (ppo)
+    backtrack_steps: int = 8  # trust_region: halvings of a step that breaks the bound
+    actor_entropy_coef: float = 1e-4  # trust_region: weight of the entropy estimate -log pi
+    q_scale_tau: float = 0.01  # trust_region: rate of the running Q scale S (5-95 percentile)
+    clip_eps: float = 0.2  # ppo: ratio clip epsilon
+    epochs: int = 4  # ppo: passes over the recent segment
+    minibatch_size: int = 256  # ppo: samples per policy minibatch
+    entropy_coef: float = 1e-3  # ppo: entropy bonus c_H
+    gae_lambda: float = 0.95  # lambda of the V targets (and of GAE in ppo)
     lr: float = 3e-4  # policy learning rate
     mb_coef: float = 0.0  # (D) weight of the model-based term -Q(z, pi(z)) / S; 0 = off
     max_ratio_log: float = (
@@ -173,6 +208,12 @@ class PolicyConfig:
     )
 
     def __post_init__(self) -> None:
+        _check(
+            self.actor in ("trust_region", "ppo"),
+            f"policy.actor={self.actor!r} not in trust_region/ppo",
+        )
+        _check(self.backtrack_steps >= 0, f"policy.backtrack_steps={self.backtrack_steps} < 0")
+        _check(0 < self.q_scale_tau <= 1, f"policy.q_scale_tau={self.q_scale_tau} not in (0, 1]")
         _check(0 < self.clip_eps < 1, f"policy.clip_eps={self.clip_eps} not in (0, 1)")
         _check(self.target_kl > 0, f"policy.target_kl={self.target_kl} must be > 0")
         _check(self.epochs > 0, f"policy.epochs={self.epochs} must be > 0")
@@ -186,8 +227,11 @@ class TrainConfig:
     tasks: tuple[str, ...] = ("default",)  # task names and/or task-set names (config/tasks/)
     steps: int = 20_000  # total environment (agent) steps over all tasks
     seed: int = 1  # global seed
-    seed_steps: int = 1_000  # random-action steps before updates start (over all tasks)
-    segment_steps: int = 64  # steps per env between policy updates (the "recent segment")
+    # random-action steps before updates start, over all tasks; -1: TD-MPC2's
+    # max(1000, 5 episodes) per task
+    seed_steps: int = -1
+    pretrain_updates: int = -1  # updates when seeding ends (-1: as many as seed steps x utd)
+    segment_steps: int = 64  # steps per env between logs (and ppo's "recent segment")
     utd: float = 1.0  # world-model updates per agent step
     buffer_size: int = 1_000_000  # replay capacity in transitions
     eval_every: int = 5_000  # agent steps between evaluations (0 = only at the end)
@@ -196,7 +240,7 @@ class TrainConfig:
     checkpoint_every: int = 5_000  # agent steps between checkpoints
     out_dir: str = "runs/m3po"  # run directory: checkpoints, metrics.csv, tensorboard
     device: str = "auto"  # auto: CUDA when present, else CPU
-    num_threads: int = 2  # torch intra-op threads on CPU
+    num_threads: int = 0  # torch intra-op threads on CPU; 0: auto (idle cores, at most 2)
     randomize: bool = False  # domain randomisation during training
     tensorboard: bool = True  # also log to TensorBoard
     robots: tuple[str, ...] = ()  # bring-your-own robot tasks as "path/to/robot.urdf:reach|track"
@@ -204,12 +248,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check(len(self.tasks) + len(self.robots) > 0, "train.tasks and train.robots are empty")
         _check(self.steps > 0, f"train.steps={self.steps} must be > 0")
-        _check(self.seed_steps >= 0, f"train.seed_steps={self.seed_steps} must be >= 0")
+        _check(self.seed_steps >= -1, f"train.seed_steps={self.seed_steps} must be >= -1")
+        _check(
+            self.pretrain_updates >= -1,
+            f"train.pretrain_updates={self.pretrain_updates} must be >= -1",
+        )
         _check(self.segment_steps > 1, f"train.segment_steps={self.segment_steps} must be > 1")
         _check(self.utd >= 0, f"train.utd={self.utd} must be >= 0")
         _check(self.buffer_size > 0, f"train.buffer_size={self.buffer_size} must be > 0")
         _check(self.eval_episodes > 0, f"train.eval_episodes={self.eval_episodes} must be > 0")
-        _check(self.num_threads > 0, f"train.num_threads={self.num_threads} must be > 0")
+        _check(self.num_threads >= 0, f"train.num_threads={self.num_threads} must be >= 0")
         for r in self.robots:
             _check(":" in r, f"train.robots entry {r!r} is not 'path/to/robot.urdf:TASK'")
         _check(
@@ -226,6 +274,13 @@ class Config:
     explore: ExplorationConfig = field(default_factory=ExplorationConfig)  # bonus, planner share
     policy: PolicyConfig = field(default_factory=PolicyConfig)  # trust-region policy update
     train: TrainConfig = field(default_factory=TrainConfig)  # loop schedule
+
+    def __post_init__(self) -> None:
+        _check(
+            self.model.world_model or self.policy.actor == "ppo",
+            "model.world_model=false (model-free baseline) needs policy.actor=ppo: the "
+            "trust-region actor maximises the world model's Q",
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -350,6 +405,26 @@ def read_yaml_config(path: Path, _seen: tuple = ()) -> dict:
         base = read_yaml_config(path.parent / parent, (*_seen, path.resolve()))
         data = merge(base, data)
     return data
+
+
+# Keys removed since format 1 checkpoints were written, and the value a missing model key had
+# before it existed (so an older checkpoint rebuilds the networks it was trained with).
+_REMOVED_KEYS = {"planner": ("optimism",)}
+_LEGACY_MODEL = {"out_norm": False, "init": "torch"}
+
+
+def upgrade_stored_config(data: dict) -> dict:
+    """A config dict stored by an older checkpoint, brought to today's keys (a copy)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"stored config must be a mapping, got {type(data).__name__}")
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for section, keys in _REMOVED_KEYS.items():
+        for k in keys:
+            out.get(section, {}).pop(k, None)
+    model = out.setdefault("model", {})
+    for k, v in _LEGACY_MODEL.items():
+        model.setdefault(k, v)
+    return out
 
 
 def config_from_dict(data: dict) -> Config:

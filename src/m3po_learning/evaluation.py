@@ -24,59 +24,82 @@ def evaluate(
     budget_ms: float | None = None,
     progress: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    per_episode: dict[str, list[float]] | None = None,
 ) -> dict[str, float]:
     """Mean undiscounted return per task over `episodes` episodes (deterministic actions).
 
+    All tasks x episodes run at once, one env each (env k seeded seed + k), through one
+    batched act() per step; an env that has finished its episode stops being planned for.
     `should_stop` is polled every step; when it returns True the evaluation ends at once
-    with EvaluationStopped (a learner asked to shut down does not finish its episodes).
+    with EvaluationStopped. `per_episode`, when given, receives every episode's return.
     """
     tasks = list(tasks or agent.tasks)
     for t in tasks:
         if t not in agent.task_index:
             raise KeyError(f"task {t!r} is not in this agent's tasks {agent.tasks}")
-    env = VectorEnv(tasks, seed=seed, randomize=False, reality_gap=reality_gap)
+    if episodes <= 0:
+        raise ValueError(f"episodes={episodes} must be > 0")
+    rows = [t for t in tasks for _ in range(episodes)]
+    env = VectorEnv(rows, seed=seed, randomize=False, reality_gap=reality_gap)
     try:
-        return _run(agent, env, tasks, episodes, use_planner, budget_ms, progress, should_stop)
+        returns = _run(agent, env, rows, use_planner, budget_ms, progress, should_stop)
     finally:
         env.close()
+    out: dict[str, list[float]] = {t: [] for t in tasks}
+    for t, r in zip(rows, returns, strict=True):
+        out[t].append(r)
+    if per_episode is not None:
+        per_episode.update(out)
+    return {t: float(np.mean(r)) for t, r in out.items()}
 
 
-def _run(
-    agent, env, tasks, episodes, use_planner, budget_ms, progress, should_stop
-) -> dict[str, float]:
-    n = len(tasks)
-    ids = [agent.task_index[t] for t in tasks]
+def _run(agent, env, rows, use_planner, budget_ms, progress, should_stop) -> list[float]:
+    n = len(rows)
+    ids = np.asarray([agent.task_index[t] for t in rows])
     obs = pad_last(env.reset(), agent.obs_dim)
-    agent.reset_warm_start()
-    returns = [[] for _ in range(n)]
-    running = np.zeros(n)
+    slots = [10_000 + i for i in range(n)]  # keep eval warm starts apart from training ones
+    for s in slots:
+        agent.reset_warm_start(s)
+    returns = np.zeros(n)
+    active = np.ones(n, bool)
+    actions = np.zeros((n, env.action_dim), np.float32)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=n * episodes, desc="eval episodes", unit="ep", leave=False)
-    slots = [10_000 + i for i in range(n)]  # keep eval warm starts apart from training ones
-    while min(len(r) for r in returns) < episodes:
-        if should_stop is not None and should_stop():
-            if bar is not None:
-                bar.close()
-            raise EvaluationStopped(f"evaluation stopped after {sum(map(len, returns))} episodes")
-        out = agent.act(
-            obs, ids, explore=False, use_planner=use_planner, budget_ms=budget_ms, slots=slots
-        )
-        next_obs, reward, term, trunc, _ = env.step(out.action[:, : env.action_dim])
-        running += reward
-        for i in np.nonzero(term | trunc)[0]:
-            if len(returns[i]) < episodes:
-                returns[i].append(float(running[i]))
-                if bar is not None:
-                    bar.update(1)
-            running[i] = 0.0
-            agent.reset_warm_start(slots[i])
-        obs = pad_last(next_obs, agent.obs_dim)
-    if bar is not None:
-        bar.close()
-    return {t: float(np.mean(r[:episodes])) for t, r in zip(tasks, returns, strict=True)}
+        bar = tqdm(total=n, desc="eval episodes", unit="ep", leave=False)
+    try:
+        while active.any():
+            if should_stop is not None and should_stop():
+                raise EvaluationStopped(
+                    f"evaluation stopped after {int((~active).sum())} of {n} episodes"
+                )
+            live = np.nonzero(active)[0]
+            out = agent.act(
+                obs[live],
+                ids[live].tolist(),
+                explore=False,
+                use_planner=use_planner,
+                budget_ms=budget_ms,
+                slots=[slots[i] for i in live],
+            )
+            actions[:] = 0.0
+            actions[live] = out.action[:, : env.action_dim]
+            next_obs, reward, term, trunc, _ = env.step(actions)
+            returns[live] += reward[live]
+            ended = live[(term | trunc)[live]]
+            active[ended] = False
+            for i in ended:
+                agent.reset_warm_start(slots[i])
+            if bar is not None and len(ended):
+                bar.update(len(ended))
+            obs = pad_last(next_obs, agent.obs_dim)
+    finally:
+        if bar is not None:
+            bar.close()
+        for s in slots:
+            agent.reset_warm_start(s)
+    return returns.tolist()
 
 
 def random_returns(tasks: list[str], episodes: int = 2, seed: int = 10_000) -> dict[str, float]:

@@ -63,6 +63,8 @@ class FusedLatentModel(LatentModel):
         self.d2 = self._layer(wm.dynamics[1])
         self.r2 = self._layer(wm.reward[1])
         self.d_out = (c(wm.dynamics[2].weight.t()), c(wm.dynamics[2].bias))
+        d_ln = wm.dynamics[3] if isinstance(wm.dynamics[3], torch.nn.LayerNorm) else None
+        self.d_ln = None if d_ln is None else (c(d_ln.weight), c(d_ln.bias))
         self.r_out = (c(wm.reward[2].weight.t()), c(wm.reward[2].bias))
         q = wm.qs
         self.q_l1_w = c(q.l1.weight)  # (K, in, M)
@@ -163,6 +165,8 @@ class FusedLatentModel(LatentModel):
         B, S, M = hd.shape
         x = self._hidden(hd.reshape(B * S, M), self.d2)
         z = torch.addmm(self.d_out[1], x, self.d_out[0])
+        if self.d_ln is not None:
+            z = F.layer_norm(z, (z.shape[-1],), *self.d_ln)
         z = torch.softmax(z.view(B * S, -1, self.simnorm), -1)
         return z.view(B, S, -1)
 

@@ -42,16 +42,29 @@ def mlp(
     out_act: nn.Module | None = None,
     dropout=0.0,
     act: str = "mish",
+    out_norm: bool = False,
 ) -> nn.Sequential:
-    """NormedLinear hidden layers then a plain Linear output (optionally followed by out_act)."""
+    """NormedLinear hidden layers then a Linear output, optionally LayerNorm'd (out_norm, as
+    TD-MPC2 does before SimNorm) and followed by out_act."""
     layers: list[nn.Module] = []
     dims = [in_dim, *hidden]
     for i in range(len(hidden)):
         layers.append(NormedLinear(dims[i], dims[i + 1], dropout if i == 0 else 0.0, act))
     layers.append(nn.Linear(dims[-1], out_dim))
+    if out_norm:
+        layers.append(nn.LayerNorm(out_dim))
     if out_act is not None:
         layers.append(out_act)
     return nn.Sequential(*layers)
+
+
+def trunc_normal_init(module: nn.Module, std: float = 0.02) -> None:
+    """TD-MPC2's initialisation: truncated-normal weights (std 0.02, +-2 std), zero biases."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear | EnsembleLinear):
+            nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 class EnsembleLinear(nn.Module):

@@ -17,6 +17,7 @@ class PlanResult(NamedTuple):
     iterations: int  # MPPI iterations completed (0: budget too short, policy proposal returned)
     elapsed_ms: float  # wall time spent in plan()
     value: torch.Tensor  # (B,) estimated return of the best elite
+    center: torch.Tensor  # (B, A) what the exploration noise was added to (elite or mean)
 
 
 class LatentModel:
@@ -157,6 +158,7 @@ class MPPIPlanner:
             score = torch.exp(cfg.temperature * (elite_val - elite_val[:, :1]))
             score = (score / score.sum(1, keepdim=True)).to(dt)[:, :, None, None]
             mean = (score * elites).sum(1)
+            last_score, last_elites = score, elites
             var = (score * (elites - mean[:, None]) ** 2).sum(1)
             std = var.sqrt().clamp(cfg.min_std, cfg.max_std)
             best_value = elite_val[:, 0]
@@ -167,13 +169,20 @@ class MPPIPlanner:
 
         if iterations == 0:
             # Budget too short for one iteration: fall back to the best proposal we have.
-            action = best_first
-        elif explore:
-            noise = torch.randn(B, A, device=dev, dtype=dt, generator=generator)
-            action = (mean[:, 0] + std[:, 0] * noise).clamp(-1, 1)
+            center = best_first
+        elif cfg.final_action == "elite":
+            # TD-MPC2: execute one elite drawn by its MPPI weight, not the weighted mean (a
+            # mean of two good but different modes can be a bad action).
+            w = last_score[:, :, 0, 0].float()
+            pick = torch.multinomial(w, 1, generator=generator).squeeze(1)  # (B,)
+            center = last_elites[torch.arange(B, device=dev), pick, 0]
         else:
-            action = mean[:, 0].clamp(-1, 1)
-        action = action * mask.to(dt)
+            center = mean[:, 0]
+        action = center
+        if explore and iterations > 0:
+            noise = torch.randn(B, A, device=dev, dtype=dt, generator=generator)
+            action = center + std[:, 0] * noise
+        action = action.clamp(-1, 1) * mask.to(dt)
         return PlanResult(
-            action, mean, std, iterations, (time.perf_counter() - t0) * 1e3, best_value
+            action, mean, std, iterations, (time.perf_counter() - t0) * 1e3, best_value, center
         )

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from m3po_learning.agent import M3POAgent, Segment
+from m3po_learning.agent import M3POAgent
+from m3po_learning.ppo_actor import Segment
 from m3po_learning.buffer import ReplayBuffer
 from m3po_learning.checkpoint import (
     load_agent,
@@ -25,6 +26,7 @@ from m3po_learning.checkpoint import (
 from m3po_learning.config import Config
 from m3po_learning.evaluation import EvaluationStopped, evaluate
 from m3po_learning.logger import MetricsLogger
+from m3po_learning.threads import ThreadGovernor
 from m3po_learning.types import pad_last
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ class Trainer:
         self.external_steps = 0  # transitions received through add_external_episode
         self._wm_sums: dict[str, float] = {}
         self._wm_count = 0
+        self._pretrained = False  # the burst of updates when seeding ends has run
+        self.threads = None  # a ThreadGovernor (build_trainer sets one) re-checked per segment
         self.on_checkpoint = None  # callable(Path) after each checkpoint (the learner node's hook)
         self.stop_requested = False  # set from another thread to end training after a segment
 
@@ -79,13 +83,23 @@ class Trainer:
         finally:
             self.logger.close()
 
+    def seed_steps(self) -> int:
+        """Random-action steps over all tasks: train.seed_steps, or for -1 TD-MPC2's
+        max(1000, 5 episodes) per task."""
+        n = self.cfg.train.seed_steps
+        if n >= 0:
+            return n
+        return sum(max(1000, 5 * s.episode_length) for s in self.env.specs)
+
     def _train(self) -> dict[str, float]:
         cfg, env, agent = self.cfg.train, self.env, self.agent
+        ppo = self.cfg.policy.actor == "ppo"
         N, T = len(self.tasks), cfg.segment_steps
         O, A = agent.obs_dim, agent.action_dim
         masks = agent.model.action_masks[torch.as_tensor(self.task_ids)].cpu().numpy()
         own_streams = np.arange(N)  # the in-process envs; external episodes use N..2N-1
         valid_dims = masks.sum(1)
+        seed_steps = self.seed_steps()
         bar = None
         if self.progress:
             from tqdm import tqdm
@@ -95,6 +109,8 @@ class Trainer:
             )
         obs = self._pad(env.reset())
         ep_return = np.zeros(N)
+        task_ids = np.asarray(self.task_ids)
+        planning = agent.schedule.choose(task_ids)  # who acts in each env's current episode
         seg = {
             k: np.zeros((T, N, d), np.float32)
             for k, d in (("obs", O), ("next_obs", O), ("action", A))
@@ -106,12 +122,16 @@ class Trainer:
         recent_returns: dict[str, float] = {}
         while self.step < cfg.steps and not self.stop_requested:
             for t in range(T):
-                if self.step < cfg.seed_steps:
+                if self.step < seed_steps:
                     action = self.rng.uniform(-1, 1, (N, A)).astype(np.float32) * masks
                     log_mu = valid_dims * math.log(0.5)  # uniform density on [-1, 1]^A
+                    acted_by_planner = np.zeros(N, bool)
                 else:
-                    out = agent.act(obs, self.task_ids, explore=True)
+                    if agent.schedule.per_step():
+                        planning = agent.schedule.choose(task_ids)
+                    out = agent.act(obs, self.task_ids, explore=True, use_planner=planning)
                     action, log_mu = out.action, out.log_mu
+                    acted_by_planner = planning
                 next_obs, reward, term, trunc, info = env.step(action[:, : env.action_dim])
                 next_obs = self._pad(next_obs)
                 done = term | trunc
@@ -119,37 +139,49 @@ class Trainer:
                 if done.any():
                     real_next[done] = self._pad(info["final_obs"])[done]
                 self.buffer.add(obs, action, reward, real_next, term, done, log_mu, own_streams)
-                for k, v in (
-                    ("obs", obs),
-                    ("next_obs", real_next),
-                    ("action", action),
-                    ("reward", reward),
-                    ("terminated", term),
-                    ("done", done),
-                    ("log_mu", log_mu),
-                ):
-                    seg[k][t] = v
+                if ppo:
+                    for k, v in (
+                        ("obs", obs),
+                        ("next_obs", real_next),
+                        ("action", action),
+                        ("reward", reward),
+                        ("terminated", term),
+                        ("done", done),
+                        ("log_mu", log_mu),
+                    ):
+                        seg[k][t] = v
                 ep_return += reward
                 for i in np.nonzero(done)[0]:
                     recent_returns[self.tasks[i]] = float(ep_return[i])
                     self.logger.log(self.step, {f"train_return/{self.tasks[i]}": ep_return[i]})
+                    if self.step >= seed_steps:
+                        agent.schedule.record(task_ids[i], acted_by_planner[i], ep_return[i])
                     ep_return[i] = 0.0
                     agent.reset_warm_start(int(i))
                     self.episodes += 1
+                if done.any():
+                    new = agent.schedule.choose(task_ids[done])
+                    planning = planning.copy()
+                    planning[done] = new
                 obs = next_obs
                 self.step += N
                 if bar is not None:
                     bar.update(N)
-                if self.step >= cfg.seed_steps:
-                    self._update_world_model(N)
+                if self.step >= seed_steps:
+                    if not self._pretrained:
+                        self._pretrain(seed_steps)
+                    self._update(N)
                 agent.progress = min(1.0, self.step / cfg.steps)
                 if self.step >= cfg.steps or self.stop_requested:
                     T = t + 1
                     break
             self._drain_external()
-            metrics = agent.update_policy(self._segment(seg, T))
-            metrics.update(self._pop_world_model_metrics())
-            if t_learn is None and self.step >= cfg.seed_steps:
+            metrics = agent.update_policy(self._segment(seg, T)) if ppo else {}
+            metrics.update(self._pop_update_metrics())
+            metrics.update(agent.schedule.stats())
+            if self.threads is not None:
+                metrics["perf/torch_threads"] = float(self.threads.check())
+            if t_learn is None and self.step >= seed_steps:
                 t_learn, steps_learn = time.time(), self.step
             elif t_learn is not None:
                 rate = (self.step - steps_learn) / max(time.time() - t_learn, 1e-6)
@@ -159,7 +191,7 @@ class Trainer:
                 bar.set_postfix(
                     ret=f"{np.mean(list(recent_returns.values())):.1f}",
                     beta=f"{agent.beta:.2f}",
-                    alpha=f"{agent.planner_share:.2f}",
+                    plan=f"{planning.mean():.2f}",
                 )
             if self.step >= self._next_eval and self.step < cfg.steps:
                 self._evaluate()
@@ -173,6 +205,28 @@ class Trainer:
             self._evaluate()
         self.save()
         return self.last_eval
+
+    def _pretrain(self, seed_steps: int) -> None:
+        """TD-MPC2's burst when seeding ends: as many updates as seed steps (x utd)."""
+        self._pretrained = True
+        n = self.cfg.train.pretrain_updates
+        n = int(round(seed_steps * self.cfg.train.utd)) if n < 0 else n
+        if n == 0 or len(self.buffer) == 0:
+            return
+        log.info("pretraining: %d updates on %d seed transitions", n, len(self.buffer))
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n, desc="pretrain", unit="update", leave=False, dynamic_ncols=True)
+        for _ in range(n):
+            if self.stop_requested:
+                break
+            self._one_update()
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
 
     def add_external_episode(self, task: str, obs, action, reward, terminated) -> None:
         """Queue an episode from outside the trainer (any thread): obs (T+1, O_task),
@@ -212,17 +266,20 @@ class Trainer:
             self.external_steps += len(action)
             self.logger.log(self.step, {"external/steps": self.external_steps})
 
-    def _update_world_model(self, n_new: int) -> None:
+    def _update(self, n_new: int) -> None:
         self._update_credit += self.cfg.train.utd * n_new
         while self._update_credit >= 1.0:
-            batch = self.buffer.sample(self.cfg.optim.batch_size, self.agent.device)
-            for k, v in self.agent.update_world_model(batch).items():
-                self._wm_sums[k] = self._wm_sums.get(k, 0.0) + v
-            self._wm_count += 1
+            self._one_update()
             self._update_credit -= 1.0
 
-    def _pop_world_model_metrics(self) -> dict[str, float]:
-        """Mean world-model metrics since the last segment (logged once per segment)."""
+    def _one_update(self) -> None:
+        batch = self.buffer.sample(self.cfg.optim.batch_size, self.agent.device)
+        for k, v in self.agent.update(batch).items():
+            self._wm_sums[k] = self._wm_sums.get(k, 0.0) + v
+        self._wm_count += 1
+
+    def _pop_update_metrics(self) -> dict[str, float]:
+        """Mean update metrics since the last segment (logged once per segment)."""
         out = {k: v / self._wm_count for k, v in self._wm_sums.items()}
         if self._wm_count:
             out["wm/updates"] = float(self._wm_count)
@@ -329,6 +386,7 @@ class Trainer:
         self._next_eval = st["next_eval"] if st.get("next_eval") is not None else math.inf
         self._next_ckpt = st["next_ckpt"] if st.get("next_ckpt") is not None else math.inf
         self.last_eval = st.get("last_eval", {})
+        self._pretrained = self.step >= self.seed_steps()
         self.agent.progress = min(1.0, self.step / self.cfg.train.steps)
         replay = self.out_dir / "replay.npz"
         if replay.is_file():
@@ -364,26 +422,14 @@ def register_robots(entries) -> list[str]:
     return names
 
 
-def resolve_tasks(names) -> list[str]:
-    """Expand task-set names (config/tasks/*.yaml) and keep task names; order kept, no repeats."""
-    from m3po_learning.envs import list_tasks, load_task_set
-
-    known = set(list_tasks())
-    out: list[str] = []
-    for name in names:
-        for t in [name] if name in known else load_task_set(name):
-            if t not in out:
-                out.append(t)
-    return out
-
-
 def build_trainer(
     cfg: Config, out_dir: str | Path | None = None, progress: bool = True, resume: bool = False
 ) -> Trainer:
     """Make env, agent, buffer and logger from a config, as `m3po train` does."""
     from m3po_learning.envs import VectorEnv
+    from m3po_learning.envs.registry import resolve_tasks
 
-    torch.set_num_threads(cfg.train.num_threads)
+    threads = ThreadGovernor(cfg.train.num_threads)
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed)
     out = Path(out_dir or cfg.train.out_dir)
@@ -408,6 +454,7 @@ def build_trainer(
     logger = MetricsLogger(out, tensorboard=cfg.train.tensorboard, append=resuming)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     trainer = Trainer(cfg, env, agent, buffer, logger, out, progress=progress)
+    trainer.threads = threads
     if resuming:
         trainer.restore()
     return trainer

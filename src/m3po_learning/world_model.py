@@ -9,7 +9,7 @@ from torch import nn
 
 from m3po_learning.config import ModelConfig
 from m3po_learning.math import TwoHot
-from m3po_learning.nn import EnsembleMLP, SimNorm, mlp, zero_output_layer
+from m3po_learning.nn import EnsembleMLP, SimNorm, mlp, trunc_normal_init, zero_output_layer
 from m3po_learning.policy import TanhGaussianPolicy
 from m3po_learning.types import EnvSpec
 
@@ -50,8 +50,16 @@ class WorldModel(nn.Module):
             L,
             SimNorm(cfg.simnorm_dim),
             act=act,
+            out_norm=cfg.out_norm,
         )
-        self.dynamics = mlp(L + self.action_dim + t, [M, M], L, SimNorm(cfg.simnorm_dim), act=act)
+        self.dynamics = mlp(
+            L + self.action_dim + t,
+            [M, M],
+            L,
+            SimNorm(cfg.simnorm_dim),
+            act=act,
+            out_norm=cfg.out_norm,
+        )
         self.reward = mlp(L + self.action_dim + t, [M, M], cfg.num_bins, act=act)
         self.qs = EnsembleMLP(
             cfg.num_q, L + self.action_dim + t, M, cfg.num_bins, cfg.dropout, act=act
@@ -60,10 +68,18 @@ class WorldModel(nn.Module):
         self.pi = TanhGaussianPolicy(
             L + t, M, self.action_dim, cfg.log_std_min, cfg.log_std_max, cfg.log_std_init, act
         )
+        if cfg.init == "trunc_normal":
+            trunc_normal_init(self)
         for head in (self.reward, self.qs, self.v):
             zero_output_layer(head)
-        self.target_qs = copy.deepcopy(self.qs).requires_grad_(False)
+        self.target_qs = copy.deepcopy(self.qs).requires_grad_(False).eval()
         self.two_hot = TwoHot(cfg.num_bins, cfg.vmin, cfg.vmax)
+
+    def train(self, mode: bool = True) -> WorldModel:
+        """Target Qs stay in eval mode (no dropout in the TD target), whatever the mode."""
+        super().train(mode)
+        self.target_qs.eval()
+        return self
 
     # -- conditioning -------------------------------------------------------------------------
     def embed(self, task: torch.Tensor) -> torch.Tensor | None:

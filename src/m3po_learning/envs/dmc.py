@@ -46,13 +46,30 @@ def parse_dmc_name(name: str) -> tuple[str, str]:
     return _DOMAIN_ALIASES.get(domain, domain), task.replace("-", "_")
 
 
-def _load(name: str, seed: int):
+def suite_task_names() -> list[str]:
+    """Every dm_control suite task as a registry name ("dmc/hopper-stand", ...)."""
+    from dm_control import suite
+
+    inverse = {v: k for k, v in _DOMAIN_ALIASES.items()}
+    return [f"{PREFIX}{inverse.get(d, d)}-{t.replace('_', '-')}" for d, t in suite.ALL_TASKS]
+
+
+def check_dmc_name(name: str) -> tuple[str, str]:
+    """(domain, task) of a dm_control suite task; ValueError listing the suite otherwise."""
     from dm_control import suite
 
     domain, task = parse_dmc_name(name)
     if (domain, task) not in suite.ALL_TASKS:
-        known = ", ".join(f"{PREFIX}{d}-{t.replace('_', '-')}" for d, t in suite.ALL_TASKS)
-        raise ValueError(f"unknown DMC task {name!r}; dm_control has: {known}")
+        raise ValueError(
+            f"unknown DMC task {name!r}; dm_control's suite has: {', '.join(suite_task_names())}"
+        )
+    return domain, task
+
+
+def _load(name: str, seed: int):
+    from dm_control import suite
+
+    domain, task = check_dmc_name(name)
     return suite.load(domain, task, task_kwargs={"random": seed})
 
 

@@ -9,7 +9,7 @@ import yaml
 
 from m3po_learning.envs.dmc import PREFIX as DMC_PREFIX
 from m3po_learning.envs.dmc import REFERENCE_TASKS as DMC_TASKS
-from m3po_learning.envs.dmc import DmcEnv, parse_dmc_name
+from m3po_learning.envs.dmc import DmcEnv, check_dmc_name
 from m3po_learning.envs.env import Env
 from m3po_learning.envs.paths import config_dir
 from m3po_learning.envs.randomization import (
@@ -97,6 +97,36 @@ def make_env(
     return Env(name, task, seed=seed, randomization=_resolve_randomization(randomize, reality_gap))
 
 
+def resolve_tasks(names) -> list[str]:
+    """Task names and task-set names -> task names, in order, without repeats.
+
+    A name is a registered task, any dm_control suite task ("dmc/hopper-stand"), or a task
+    set (config/tasks/<name>.yaml or a YAML path). A wrong "dmc/..." name is refused with the
+    suite's task list; any other unknown name with the known tasks and sets.
+    """
+    known = set(list_tasks())
+    out: list[str] = []
+    for name in names:
+        if name in known:
+            found = [name]
+        elif name.startswith(DMC_PREFIX):
+            try:
+                check_dmc_name(name)
+            except ValueError as exc:
+                raise TaskSetError(str(exc)) from None
+            found = [name]
+        elif "/" in name and not Path(name).suffix:
+            sets = sorted(p.stem for p in (config_dir() / "tasks").glob("*.yaml"))
+            raise TaskSetError(
+                f"unknown task {name!r}; known tasks: {', '.join(list_tasks())} (and any "
+                f"dm_control suite task as dmc/<domain>-<task>); task sets: {sets}"
+            )
+        else:
+            found = load_task_set(name)
+        out += [t for t in found if t not in out]
+    return out
+
+
 def _task_set_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml"):
@@ -131,7 +161,7 @@ def load_task_set(name_or_path: str | Path) -> list[str]:
             raise TaskSetError(f"task set {path}: task entry {n!r} is not a string")
         if n.startswith(DMC_PREFIX):
             try:
-                parse_dmc_name(n)
+                check_dmc_name(n)
             except ValueError as exc:
                 raise TaskSetError(f"task set {path}: {exc}") from exc
         elif n not in known:
