@@ -28,7 +28,9 @@ TDMPC2 = {
 }
 
 
-def run(preset: str, task: str, steps: int, seed_steps: int, extra: list[str]) -> dict:
+def run(
+    preset: str, task: str, steps: int, seed_steps: int, threads: int, extra: list[str]
+) -> dict:
     out = Path(tempfile.mkdtemp(prefix="m3po-bench-train-"))
     cfg = load_config(
         None,
@@ -37,12 +39,14 @@ def run(preset: str, task: str, steps: int, seed_steps: int, extra: list[str]) -
             f"train.tasks=[{task}]",
             f"train.steps={seed_steps + steps}",
             f"train.seed_steps={seed_steps}",
+            f"train.num_threads={threads}",
             "train.utd=1",
             "train.eval_every=0",
             "train.checkpoint_every=0",
             "train.final_eval=false",
             "train.tensorboard=false",
-            "explore.alpha_min=1.0",  # the planner acts on every step (the expensive case)
+            "explore.planner=always",  # the planner acts on every step (the expensive case)
+            "train.pretrain_updates=0",  # the timed window starts right after seeding
             *extra,
         ],
     )
@@ -60,7 +64,7 @@ def run(preset: str, task: str, steps: int, seed_steps: int, extra: list[str]) -
     upd = []
     for _ in range(20):
         t = time.perf_counter()
-        agent.update_world_model(batch)
+        agent.update(batch)
         upd.append((time.perf_counter() - t) * 1e3)
     return {
         "preset": preset,
@@ -86,7 +90,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "training.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    r = run(args.preset, args.task, args.steps, args.seed_steps, args.overrides)
+    r = run(args.preset, args.task, args.steps, args.seed_steps, args.threads, args.overrides)
     r["machine"] = {
         "cpu": platform.processor() or platform.machine(),
         "threads": args.threads,

@@ -151,9 +151,9 @@ class ExplorationConfig:
     # weight of the normalised |Q_MF - Q_MB| bonus, an intrinsic reward in the Q target (and,
     # with policy.actor=ppo, in the advantage); 0 disables it
     beta0: float = 0.1
-    clip: float = 1.0  # bonus clip c after per-task normalisation (D)
+    clip: float = 1.0  # bonus b = clip(eps / RMS_task(eps), 0, c): the clip c (D)
     anneal_frac: float = 0.5  # beta decays linearly to 0 over this fraction of training (D)
-    bonus_tau: float = 0.01  # rate of the per-task running mean / std that normalise epsilon
+    bonus_tau: float = 0.01  # rate of the per-task running RMS that normalises epsilon
     # who acts in training: "gap" (planner unless the measured policy return has caught up),
     # "anneal" (planner share 1 -> alpha_min over alpha_anneal_frac), "always", "never"
     planner: str = "gap"

@@ -7,10 +7,12 @@ Choices (documented in docs/rosbag.md):
 - Held-out data: every k-th block of 25 transitions of every episode (k = 1/holdout_frac),
   never trained on; the reported world-model loss is computed on every length-H window of
   it, before and after.
-- Behaviour log-probabilities: bag actions carry no log mu, so log mu is the log-probability
-  of the recorded action under the checkpoint's policy when the data is loaded. The clipped
-  ratio pi_new / pi_checkpoint then keeps the updated policy within the trust region of the
-  policy it started from, on the states and actions the robot really saw.
+- The policy: with the default trust-region actor, every step also moves the policy toward
+  higher Q on the bag's latents, each step inside its KL bound (TD-MPC2's offline recipe
+  plus the trust region). With policy.actor=ppo: bag actions carry no log mu, so log mu is
+  the log-probability of the recorded action under the checkpoint's policy when the data is
+  loaded, and the clipped ratio pi_new / pi_checkpoint keeps the updated policy within the
+  trust region of the policy it started from, on the states and actions the robot really saw.
 - No exploration bonus offline (agent.progress = 1, so beta = 0): there is nothing to explore.
 - A new task starts from the nearest existing task embedding, where nearest means the
   embedding under which the world model already fits the new task's bag data best (lowest
@@ -30,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from m3po_learning.agent import M3POAgent, Segment
+from m3po_learning.agent import M3POAgent
+from m3po_learning.ppo_actor import Segment
 from m3po_learning.buffer import ReplayBuffer
 from m3po_learning.datasets import AlignOptions, BagDataset, BagError, Episode, load_bag_dataset
 from m3po_learning.types import Batch, pad_last
@@ -397,10 +400,14 @@ def finetune_on_dataset(
         bar = tqdm(total=c.steps, desc=f"finetune {task}", unit="step", dynamic_ncols=True)
     metrics: dict[str, float] = {}
     policy_updates = 0
+    ppo = agent.cfg.policy.actor == "ppo"
     try:
         for step in range(1, c.steps + 1):
-            metrics.update(agent.update_world_model(buffer.sample(batch_size, agent.device)))
-            if c.policy_every and step % c.policy_every == 0:
+            # world model, Q, V and (trust_region actor) the policy, on the bag's replay
+            metrics.update(agent.update(buffer.sample(batch_size, agent.device)))
+            if not ppo:
+                policy_updates += 1  # the trust-region actor stepped inside agent.update
+            if ppo and c.policy_every and step % c.policy_every == 0:
                 seg = _policy_segment(agent, train, log_mu, tid, T, c.policy_windows, rng)
                 if seg is not None:
                     metrics.update(agent.update_policy(seg))

@@ -69,6 +69,8 @@ class Trainer:
         self._pretrained = False  # the burst of updates when seeding ends has run
         self.threads = None  # a ThreadGovernor (build_trainer sets one) re-checked per segment
         self.on_checkpoint = None  # callable(Path) after each checkpoint (the learner node's hook)
+        # callable(step, {task: mean}, {task: [episode returns]}) after each evaluation
+        self.on_evaluate = None
         self.stop_requested = False  # set from another thread to end training after a segment
 
     # -- schedule -------------------------------------------------------------------------------
@@ -308,6 +310,7 @@ class Trainer:
 
     def _evaluate(self) -> None:
         cfg = self.cfg.train
+        per_episode: dict[str, list[float]] = {}
         try:
             self.last_eval = evaluate(
                 self.agent,
@@ -315,7 +318,9 @@ class Trainer:
                 episodes=cfg.eval_episodes,
                 seed=cfg.seed + 10_000,
                 use_planner=self.cfg.model.world_model,
+                progress=self.progress,
                 should_stop=lambda: self.stop_requested,
+                per_episode=per_episode,
             )
         except EvaluationStopped as exc:
             log.info("%s: stop requested", exc)
@@ -323,6 +328,8 @@ class Trainer:
             return
         self.logger.log_eval(self.step, self.last_eval, cfg.eval_episodes)
         self.agent.reset_warm_start()
+        if self.on_evaluate is not None:
+            self.on_evaluate(self.step, self.last_eval, per_episode)
         table = ", ".join(f"{k}={v:.1f}" for k, v in self.last_eval.items())
         log.info("eval at step %d: %s", self.step, table)
 

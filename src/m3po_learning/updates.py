@@ -39,31 +39,31 @@ class RunningScale:
 
 
 class BonusNormalizer:
-    """Per-task running mean and std of epsilon = |Q_MF - Q_MB| (rate tau)."""
+    """Per-task scale of epsilon = |Q_MF - Q_MB|: b = clip(eps / RMS_task(eps), 0, c).
+
+    Divided by a running (rate tau) root-mean-square per task, not centred: a transition on
+    which model and data agree (eps = 0) gets no bonus, and every task's bonus has the same
+    scale whatever its reward scale (D; ALGORITHM.md centres it, which would make agreement
+    a penalty).
+    """
 
     def __init__(self, num_tasks: int, tau: float, device):
         self.tau = tau
-        self.mean = torch.zeros(num_tasks, device=device)
-        self.var = torch.ones(num_tasks, device=device)
+        self.mean_sq = torch.zeros(num_tasks, device=device)
         self.seen = torch.zeros(num_tasks, dtype=torch.bool, device=device)
 
     @torch.no_grad()
     def __call__(self, eps: torch.Tensor, task: torch.Tensor, clip: float) -> torch.Tensor:
-        """eps (H, B), task (B,) -> normalised, clipped bonus (H, B); updates the stats."""
-        T = self.mean.shape[0]
+        """eps (H, B), task (B,) -> bonus (H, B) in [0, clip]; updates the running scale."""
+        T = self.mean_sq.shape[0]
         cnt = torch.bincount(task, minlength=T).float() * eps.shape[0]
-        s1 = torch.zeros(T, device=eps.device).index_add_(0, task, eps.sum(0))
-        s2 = torch.zeros(T, device=eps.device).index_add_(0, task, (eps**2).sum(0))
+        s2 = torch.zeros(T, device=eps.device).index_add_(0, task, (eps.float() ** 2).sum(0))
         present = cnt > 0
-        m = s1[present] / cnt[present]
-        v = (s2[present] / cnt[present] - m**2).clamp_min(1e-8)
-        first = ~self.seen[present]
-        tau = torch.where(first, torch.ones_like(m), torch.full_like(m, self.tau))
-        self.mean[present] += tau * (m - self.mean[present])
-        self.var[present] += tau * (v - self.var[present])
+        batch_ms = s2[present] / cnt[present]
+        rate = torch.where(self.seen[present], self.tau, 1.0)
+        self.mean_sq[present] += rate * (batch_ms - self.mean_sq[present])
         self.seen[present] = True
-        z = (eps - self.mean[task]) / (self.var[task].sqrt() + 1e-8)
-        return z.clamp(-clip, clip)
+        return (eps / (self.mean_sq[task].sqrt() + 1e-8)).clamp(0.0, clip)
 
 
 class UpdateMixin:
@@ -174,7 +174,7 @@ class UpdateMixin:
             "value_loss": value_loss,
             "total": total,
             "zs": torch.stack(zs),
-            "next_z": next_z,
+            "td_target": td,
         }
 
     def v_targets(self, batch: Batch, v_next: torch.Tensor) -> torch.Tensor:
@@ -298,7 +298,7 @@ class UpdateMixin:
             "pi/loss": loss.item(),
             "pi/q": float(q.detach().mean()),
             "pi/q_scale": self.q_scale(),
-            "pi/entropy": float(entropy.mean()),
+            "pi/entropy": float(entropy.detach().mean()),
             "pi/kl": kl,
             "pi/backtracks": float(backtracks),
             "pi/grad_norm": grad_norm.item(),
