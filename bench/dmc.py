@@ -42,7 +42,9 @@ def cpu_name() -> str:
             text = f.read()
     except OSError:
         return platform.processor()
-    name = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln), "?")
+    name = next(
+        (ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln), "?"
+    )
     flags = "AMX-BF16" if "amx_bf16" in text else "AVX512-BF16" if "avx512_bf16" in text else ""
     return f"{name} ({os.cpu_count()} cores{', ' + flags if flags else ''})"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import logging
 
-import numpy as np
 import torch
 
 from m3po_learning.acting import ActingMixin, ActOutput, PlannerSchedule

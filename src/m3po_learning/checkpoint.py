@@ -208,7 +208,9 @@ def read_checkpoint(path: str | Path, load_optimizer: bool = False) -> Checkpoin
     if MODEL_FILE not in meta.get("files", {}):
         raise CheckpointError(f"checkpoint {p}: metadata lists no {MODEL_FILE}")
     try:
-        cfg = config_from_dict(upgrade_stored_config(yaml.safe_load((p / CONFIG_FILE).read_text())))
+        cfg = config_from_dict(
+            upgrade_stored_config(yaml.safe_load((p / CONFIG_FILE).read_text()))
+        )
     except (ConfigError, yaml.YAMLError, OSError) as exc:
         raise CheckpointError(f"checkpoint {p}: {CONFIG_FILE} is invalid: {exc}") from exc
     try:

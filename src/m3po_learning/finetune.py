@@ -33,9 +33,9 @@ import numpy as np
 import torch
 
 from m3po_learning.agent import M3POAgent
-from m3po_learning.ppo_actor import Segment
 from m3po_learning.buffer import ReplayBuffer
 from m3po_learning.datasets import AlignOptions, BagDataset, BagError, Episode, load_bag_dataset
+from m3po_learning.ppo_actor import Segment
 from m3po_learning.types import Batch, pad_last
 
 log = logging.getLogger(__name__)

@@ -104,7 +104,9 @@ class ThreadGovernor:
         other = max(0.0, (b1 - b0) / (j1 - j0) * ncpu - (o1 - o0) / (t1 - t0))
         n = max(1, min(MAX_AUTO_THREADS, ncpu, int(round(ncpu - other))))
         if n != self.threads:
-            log.info("other processes use %.1f cores: torch threads %d -> %d", other, self.threads, n)
+            log.info(
+                "other processes use %.1f cores: torch threads %d -> %d", other, self.threads, n
+            )
             torch.set_num_threads(n)
             self.threads = n
         return self.threads

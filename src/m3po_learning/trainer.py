@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from m3po_learning.agent import M3POAgent
-from m3po_learning.ppo_actor import Segment
 from m3po_learning.buffer import ReplayBuffer
 from m3po_learning.checkpoint import (
     load_agent,
@@ -26,6 +25,7 @@ from m3po_learning.checkpoint import (
 from m3po_learning.config import Config
 from m3po_learning.evaluation import EvaluationStopped, evaluate
 from m3po_learning.logger import MetricsLogger
+from m3po_learning.ppo_actor import Segment
 from m3po_learning.threads import ThreadGovernor
 from m3po_learning.types import pad_last
 

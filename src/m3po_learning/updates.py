@@ -278,7 +278,8 @@ class UpdateMixin:
             m.qs.requires_grad_(True)
         params = list(m.pi.parameters())
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip)
-        old_mean, old_log_std = out.mean.detach().float(), out.log_std.detach().float()
+        with torch.no_grad():  # pi_old in full precision (the forward above may run in bf16)
+            old_mean, old_log_std = (t.float() for t in m.pi.dist_params(x))
         theta_old = parameters_to_vector(params).detach().clone()
         self.pi_optim.step()
         kl, backtracks = self._policy_kl(x, mask, old_mean, old_log_std), 0

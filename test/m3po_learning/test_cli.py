@@ -19,6 +19,7 @@ FAST = [
     "planner.num_pi_trajs=8",
     "optim.batch_size=32",
     "train.seed_steps=100",
+    "train.pretrain_updates=10",
     "train.segment_steps=32",
     "train.eval_episodes=1",
     "train.tensorboard=false",
@@ -165,6 +166,8 @@ def test_bring_your_own_robot_cli(tmp_path):
     "args, message",
     [
         (["train", "--tasks", "nope/task", "train.steps=10"], "nope/task"),
+        (["train", "--tasks", "dmc/hopper-jump", "train.steps=10"], "dmc/hopper-stand"),
+        (["train", "--tasks", "dmc/notadomain-run", "train.steps=10"], "dmc/quadruped-walk"),
         (["train", "planner.num_samples=-3"], "planner.num_samples=-3"),
         (["train", "bogus.key=1"], "unknown config key 'bogus'"),
         (["eval", "--checkpoint", "/nonexistent/ckpt"], "does not exist"),
@@ -175,3 +178,57 @@ def test_bad_input_exits_with_clear_error(args, message):
     assert out.returncode == 2
     assert message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_any_dm_control_suite_task_trains_and_evaluates(tmp_path):
+    """Not only the reference tasks: any suite task by its dmc/<domain>-<task> name."""
+    run = tmp_path / "acro"
+    out = m3po(
+        "train",
+        "--tasks",
+        "dmc/acrobot-swingup",
+        "--out",
+        str(run),
+        "--no-progress",
+        "train.steps=160",
+        "train.eval_every=0",
+        "train.checkpoint_every=0",
+        *FAST,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "dmc/acrobot-swingup" in out.stdout
+    assert load_agent(run, device="cpu").tasks == ["dmc/acrobot-swingup"]
+
+
+CONFIGS = sorted(
+    p.stem for p in (Path(__file__).resolve().parents[2] / "config" / "train").glob("*.yaml")
+)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_training_config_trains_and_evaluates(tmp_path, name):
+    """Each ablation (and the default and demo configs) runs through the real CLI."""
+    cfg = Path(__file__).resolve().parents[2] / "config" / "train" / f"{name}.yaml"
+    run = tmp_path / name
+    out = m3po(
+        "train",
+        "--config",
+        str(cfg),
+        "--tasks",
+        "pendulum/swingup",
+        "--out",
+        str(run),
+        "--no-progress",
+        "train.steps=192",
+        "train.eval_every=0",
+        "train.checkpoint_every=0",
+        *FAST,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "final evaluation at step 192" in out.stdout
+    metrics = (run / "metrics.csv").read_text()
+    actor = "pi/kl" if name not in ("ppo_baseline",) else "pi/entropy"
+    assert actor in metrics
+    out = m3po("eval", "--checkpoint", str(run), "--episodes", "2", "planner.iterations=1")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "pendulum/swingup" in out.stdout

@@ -8,7 +8,9 @@ def test_defaults_are_the_documented_method():
     assert (c.planner.horizon, c.planner.num_samples, c.planner.iterations) == (3, 512, 6)
     assert (c.planner.num_elites, c.planner.num_pi_trajs, c.planner.temperature) == (64, 24, 0.5)
     assert (c.optim.consistency_coef, c.optim.reward_coef, c.optim.value_coef) == (20, 0.1, 0.1)
-    assert c.policy.clip_eps == 0.2 and c.policy.target_kl == 0.015
+    assert c.policy.actor == "trust_region" and c.policy.target_kl == 0.1
+    assert c.planner.final_action == "elite" and c.explore.planner == "gap"
+    assert (c.model.num_enc_layers, c.model.out_norm, c.model.init) == (1, True, "trunc_normal")
 
 
 def test_dotted_overrides_and_presets(tmp_path):

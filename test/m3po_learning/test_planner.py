@@ -49,19 +49,30 @@ def _plan(cfg, target, mask, prev=None, budget=None, seed=0, model=None):
     )
 
 
+MEAN = PlannerConfig(final_action="mean")
+
+
 def test_finds_known_optimum():
     target = torch.tensor([0.37, -0.52, 0.8])
-    res = _plan(PlannerConfig(), target, torch.ones(2, 3))
+    res = _plan(MEAN, target, torch.ones(2, 3))
     assert res.iterations == 6
     assert res.action.shape == (2, 3)
     assert torch.allclose(res.action, target.expand(2, 3), atol=0.05)
     assert torch.allclose(res.mean, target.expand(2, 3, 3), atol=0.08)
 
 
+def test_elite_final_action_is_one_good_elite():
+    target = torch.tensor([0.37, -0.52, 0.8])
+    res = _plan(PlannerConfig(), target, torch.ones(2, 3))
+    torch.testing.assert_close(res.action, res.center)  # no noise outside training
+    assert torch.allclose(res.action, target.expand(2, 3), atol=0.25)
+    assert not torch.allclose(res.action, res.mean[:, 0], atol=1e-4)  # an elite, not the mean
+
+
 def test_respects_bounds_and_masks():
     target = torch.tensor([1.7, -3.0, 0.5])
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
-    res = _plan(PlannerConfig(), target, mask)
+    res = _plan(MEAN, target, mask)
     assert res.action.abs().max() <= 1.0
     assert torch.allclose(res.action[:, :2], torch.tensor([1.0, -1.0]).expand(2, 2), atol=0.05)
     assert res.action[0, 2] == 0.0  # masked dimension is never commanded
@@ -98,7 +109,7 @@ def test_time_budget_returns_best_so_far():
     target = torch.tensor([0.3])
     # Each iteration costs ~3 x 10 ms; a 45 ms budget cannot fit all 10 iterations.
     model = QuadraticModel(target, delay_s=0.010)
-    cfg = PlannerConfig(iterations=10)
+    cfg = PlannerConfig(iterations=10, final_action="mean")
     res = _plan(cfg, target, torch.ones(1, 1), budget=45.0, model=model)
     assert 1 <= res.iterations < 10
     assert abs(float(res.action[0, 0]) - 0.3) < 0.3

@@ -71,7 +71,7 @@ def test_stop_request_ends_evaluation_at_once_and_training_saves(tmp_path):
         polls.append(1)
         return len(polls) > 5
 
-    with pytest.raises(EvaluationStopped, match="stopped after 0 episodes"):
+    with pytest.raises(EvaluationStopped, match="stopped after 0 of"):
         evaluate(tr.agent, episodes=1, use_planner=True, should_stop=should_stop)
     assert len(polls) == 6  # polled every step, ended on the sixth
 

@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     from m3po_learning.checkpoint import load_agent
     from m3po_learning.cli.train import print_returns
     from m3po_learning.evaluation import evaluate
+    from m3po_learning.threads import configure_threads
+
+    configure_threads(0)  # one thread per idle core: fast alone, no collapse beside a job
 
     if args.episodes <= 0:
         raise ValueError(f"--episodes={args.episodes} must be > 0")

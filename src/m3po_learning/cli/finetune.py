@@ -82,6 +82,9 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from m3po_learning.datasets import AlignOptions, load_topic_map
     from m3po_learning.finetune import FinetuneConfig, finetune_checkpoint
+    from m3po_learning.threads import configure_threads
+
+    configure_threads(0)  # one thread per idle core: fast alone, no collapse beside a job
 
     topic_map = load_topic_map(args.topic_map, args.topic)
     config = FinetuneConfig(
