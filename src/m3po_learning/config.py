@@ -410,7 +410,12 @@ def read_yaml_config(path: Path, _seen: tuple = ()) -> dict:
 # Keys removed since format 1 checkpoints were written, and the value a missing model key had
 # before it existed (so an older checkpoint rebuilds the networks it was trained with).
 _REMOVED_KEYS = {"planner": ("optimism",)}
-_LEGACY_MODEL = {"out_norm": False, "init": "torch"}
+_LEGACY = {
+    "model": {"out_norm": False, "init": "torch"},
+    "planner": {"final_action": "mean"},
+    "explore": {"planner": "anneal"},
+    "policy": {"actor": "ppo"},
+}
 
 
 def upgrade_stored_config(data: dict) -> dict:
@@ -421,9 +426,10 @@ def upgrade_stored_config(data: dict) -> dict:
     for section, keys in _REMOVED_KEYS.items():
         for k in keys:
             out.get(section, {}).pop(k, None)
-    model = out.setdefault("model", {})
-    for k, v in _LEGACY_MODEL.items():
-        model.setdefault(k, v)
+    for section, values in _LEGACY.items():
+        stored = out.setdefault(section, {})
+        for k, v in values.items():
+            stored.setdefault(k, v)
     return out
 
 
