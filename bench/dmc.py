@@ -8,6 +8,10 @@ shows every task's curve beside TD-MPC2's published 100k / 500k / 1M points.
 
     python bench/dmc.py --tasks dmc/cartpole-swingup,dmc/pendulum-swingup --env-steps 100000
     python bench/dmc.py --plot-only --out bench/results/dmc
+
+Ablations at equal budget, one plot: `--configs m3po,no_bonus,ppo_actor,ppo_baseline` runs
+config/train/<name>.yaml for each (single-task: model.task_dim=0), labelled by name.
+Any registered task works too (`--tasks pendulum/swingup`).
 """
 
 from __future__ import annotations
@@ -75,16 +79,19 @@ class Results:
         os.replace(tmp, self.path)
 
 
-def run_one(task: str, seed: int, args, results: Results) -> None:
+def run_one(task: str, seed: int, args, results: Results, label: str, config: str) -> None:
     from m3po_learning.config import load_config
     from m3po_learning.trainer import build_trainer
 
-    agent_steps = args.env_steps // 2
-    every = max(1, args.eval_every // 2)
-    run_dir = Path(args.out) / "runs" / f"{args.label}_{task.replace('/', '_')}_s{seed}"
+    repeat = 2 if task.startswith("dmc/") else 1  # env steps per agent step
+    agent_steps = args.env_steps // repeat
+    every = max(1, args.eval_every // repeat)
+    run_dir = Path(args.out) / "runs" / f"{label}_{task.replace('/', '_')}_s{seed}"
+    extra = [] if config == args.config else ["model.task_dim=0"]
     cfg = load_config(
-        args.config,
+        config,
         [
+            *extra,
             f"train.tasks=[{task}]",
             f"train.steps={agent_steps}",
             f"train.eval_every={every}",
@@ -104,15 +111,15 @@ def run_one(task: str, seed: int, args, results: Results) -> None:
             {
                 "task": task,
                 "seed": seed,
-                "config": args.label,
-                "env_steps": 2 * step,
+                "config": label,
+                "env_steps": repeat * step,
                 "agent_steps": step,
                 "return": means[task],
                 "episode_returns": episodes.get(task, []),
                 "wall_s": time.time() - t0,
             }
         )
-        print(f"{task} seed {seed}: {2 * step} env steps -> {means[task]:.1f}", flush=True)
+        print(f"{label} {task} seed {seed}: {repeat * step} env steps -> {means[task]:.1f}")
 
     trainer.on_evaluate = record
     trainer.train()
@@ -146,7 +153,8 @@ def plot(results: Results, out_png: Path) -> None:
         ax.set_title(task)
         ax.set_xlabel("env steps")
         ax.set_ylabel("return (10 episodes)")
-        ax.set_ylim(0, 1000)
+        if task.startswith("dmc/"):
+            ax.set_ylim(0, 1000)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(tasks) :]:
@@ -165,6 +173,7 @@ def main() -> int:
     p.add_argument("--episodes", type=int, default=10, help="evaluation episodes per point")
     p.add_argument("--config", default=str(ROOT / "config" / "train" / "single_task.yaml"))
     p.add_argument("--label", default="m3po", help="name of this configuration in the JSON")
+    p.add_argument("--configs", help="comma-separated config/train names to compare")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = auto)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "dmc"))
     p.add_argument("--plot-only", action="store_true", help="only redraw the plot from JSON")
@@ -175,11 +184,16 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     meta = {"machine": cpu_name(), "protocol": "action repeat 2, 1000-step episodes"}
     results = Results(out / "dmc.json", meta if not args.plot_only else {})
+    runs = [(args.label, args.config)]
+    if args.configs:
+        train_dir = ROOT / "config" / "train"
+        runs = [(c.strip(), str(train_dir / f"{c.strip()}.yaml")) for c in args.configs.split(",")]
     if not args.plot_only:
         for seed in [int(s) for s in args.seeds.split(",")]:
             for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
-                run_one(task, seed, args, results)
-                plot(results, out / "dmc.png")
+                for label, config in runs:
+                    run_one(task, seed, args, results, label, config)
+                    plot(results, out / "dmc.png")
     plot(results, out / "dmc.png")
     return 0
 
