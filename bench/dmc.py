@@ -38,6 +38,11 @@ TDMPC2 = {
     "dmc/walker-run": (723, 820, 842),
 }
 TDMPC2_STEPS = (100_000, 500_000, 1_000_000)
+# The first learner (PPO-style segment actor), same command and seed, 3 episodes per point:
+# ../shared/REFERENCE_RESULTS.md, "This project's learner before the off-policy actor".
+FIRST_LEARNER = {
+    "dmc/cartpole-swingup": ((10_000, 20_000, 30_000, 40_000, 50_000), (251, 439, 385, 410, 366))
+}
 
 
 def cpu_name() -> str:
@@ -145,8 +150,10 @@ def plot(results: Results, out_png: Path) -> None:
             steps = sorted({e["env_steps"] for e in pts})
             mean = [np.mean([e["return"] for e in pts if e["env_steps"] == s]) for s in steps]
             ax.plot(steps, mean, "o-", label=f"M3PO ({label})")
+        if task in FIRST_LEARNER:
+            ax.plot(*FIRST_LEARNER[task], "s--", color="gray", label="first learner (before)")
         if task in TDMPC2:
-            xmax = max(e["env_steps"] for e in evals if e["task"] == task)
+            xmax = max(100_000, max(e["env_steps"] for e in evals if e["task"] == task))
             pub = [(s, v) for s, v in zip(TDMPC2_STEPS, TDMPC2[task], strict=True) if s <= xmax]
             if pub:
                 ax.plot(*zip(*pub, strict=True), "k*", ms=12, label="TD-MPC2 5M (published)")
