@@ -149,7 +149,7 @@ def plot(results: Results, out_png: Path) -> None:
             pts = [e for e in evals if e["task"] == task and e["config"] == label]
             steps = sorted({e["env_steps"] for e in pts})
             mean = [np.mean([e["return"] for e in pts if e["env_steps"] == s]) for s in steps]
-            ax.plot(steps, mean, "o-", label=f"M3PO ({label})")
+            ax.plot(steps, mean, "o-", label=label)
         if task in FIRST_LEARNER:
             ax.plot(*FIRST_LEARNER[task], "s--", color="gray", label="first learner (before)")
         if task in TDMPC2:
@@ -159,7 +159,8 @@ def plot(results: Results, out_png: Path) -> None:
                 ax.plot(*zip(*pub, strict=True), "k*", ms=12, label="TD-MPC2 5M (published)")
         ax.set_title(task)
         ax.set_xlabel("env steps")
-        ax.set_ylabel("return (10 episodes)")
+        n_ep = {len(e["episode_returns"]) for e in evals if e["task"] == task}
+        ax.set_ylabel(f"return ({'/'.join(map(str, sorted(n_ep)))} episodes)")
         if task.startswith("dmc/"):
             ax.set_ylim(0, 1000)
         ax.grid(alpha=0.3)
