@@ -180,21 +180,27 @@ def test_bad_input_exits_with_clear_error(args, message):
     assert "Traceback" not in out.stderr
 
 
-def test_any_dm_control_suite_task_trains_and_evaluates(tmp_path):
-    """Not only the reference tasks: any suite task by its dmc/<domain>-<task> name."""
-    run = tmp_path / "acro"
-    out = m3po(
+def train_briefly(run: Path, task: str, steps: int, *args: str):
+    """`m3po train` on one task for `steps` steps with the FAST settings, no mid-run evals."""
+    return m3po(
         "train",
+        *args,
         "--tasks",
-        "dmc/acrobot-swingup",
+        task,
         "--out",
         str(run),
         "--no-progress",
-        "train.steps=160",
+        f"train.steps={steps}",
         "train.eval_every=0",
         "train.checkpoint_every=0",
         *FAST,
     )
+
+
+def test_any_dm_control_suite_task_trains_and_evaluates(tmp_path):
+    """Not only the reference tasks: any suite task by its dmc/<domain>-<task> name."""
+    run = tmp_path / "acro"
+    out = train_briefly(run, "dmc/acrobot-swingup", 160)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "dmc/acrobot-swingup" in out.stdout
     assert load_agent(run, device="cpu").tasks == ["dmc/acrobot-swingup"]
@@ -210,20 +216,7 @@ def test_every_training_config_trains_and_evaluates(tmp_path, name):
     """Each ablation (and the default and demo configs) runs through the real CLI."""
     cfg = Path(__file__).resolve().parents[2] / "config" / "train" / f"{name}.yaml"
     run = tmp_path / name
-    out = m3po(
-        "train",
-        "--config",
-        str(cfg),
-        "--tasks",
-        "pendulum/swingup",
-        "--out",
-        str(run),
-        "--no-progress",
-        "train.steps=192",
-        "train.eval_every=0",
-        "train.checkpoint_every=0",
-        *FAST,
-    )
+    out = train_briefly(run, "pendulum/swingup", 192, "--config", str(cfg))
     assert out.returncode == 0, out.stderr[-3000:]
     assert "final evaluation at step 192" in out.stdout
     metrics = (run / "metrics.csv").read_text()
