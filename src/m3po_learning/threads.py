@@ -19,30 +19,38 @@ log = logging.getLogger(__name__)
 MAX_AUTO_THREADS = 2  # more intra-op threads do not pay for the small matmuls of a 1M-5M agent
 
 
-def _cpu_times() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine from /proc/stat."""
-    with open("/proc/stat") as f:
-        parts = [float(v) for v in f.readline().split()[1:]]
+Sample = tuple[float, float, float, float]  # (monotonic s, busy jiffies, all jiffies, own cpu s)
+
+
+def _sample() -> Sample | None:
+    """The machine's busy and total jiffies from /proc/stat, and this process's CPU time."""
+    try:
+        with open("/proc/stat") as f:
+            parts = [float(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(parts) < 4:
+        return None
     idle = parts[3] + (parts[4] if len(parts) > 4 else 0.0)
-    return sum(parts) - idle, sum(parts)
+    return time.monotonic(), sum(parts) - idle, sum(parts), sum(os.times()[:2])
+
+
+def _other_cores(s0: Sample, s1: Sample) -> float | None:
+    """Cores kept busy by *other* processes between two samples (None: nothing elapsed)."""
+    (t0, b0, j0, o0), (t1, b1, j1, o1) = s0, s1
+    if j1 <= j0 or t1 <= t0:
+        return None
+    ncpu = os.cpu_count() or 1
+    return max(0.0, (b1 - b0) / (j1 - j0) * ncpu - (o1 - o0) / (t1 - t0))
 
 
 def busy_cores(window_s: float = 0.3) -> float:
-    """Cores kept busy by *other* processes over a short window (0 where unmeasurable)."""
-    try:
-        b0, t0 = _cpu_times()
-        own0 = sum(os.times()[:2])
-        time.sleep(window_s)
-        b1, t1 = _cpu_times()
-        own1 = sum(os.times()[:2])
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    ncpu = os.cpu_count() or 1
-    if t1 <= t0:
-        return 0.0
-    frac = (b1 - b0) / (t1 - t0)  # busy share of all cores
-    own = (own1 - own0) / window_s  # cores this process used
-    return max(0.0, frac * ncpu - own)
+    """Cores kept busy by other processes over a short window (0 where unmeasurable)."""
+    s0 = _sample()
+    time.sleep(window_s)
+    s1 = _sample()
+    other = None if s0 is None or s1 is None else _other_cores(s0, s1)
+    return 0.0 if other is None else other
 
 
 def pick_num_threads(requested: int, window_s: float = 0.3) -> int:
@@ -80,28 +88,19 @@ class ThreadGovernor:
         self.requested = requested
         self.interval_s = interval_s
         self.threads = configure_threads(requested)
-        self._sample = self._read()
-
-    @staticmethod
-    def _read() -> tuple[float, float, float, float] | None:
-        try:
-            busy, total = _cpu_times()
-        except (OSError, ValueError, IndexError):
-            return None
-        return time.monotonic(), busy, total, sum(os.times()[:2])
+        self._sample = _sample()
 
     def check(self) -> int:
         if self.requested != 0 or self._sample is None:
             return self.threads
-        now = self._read()
+        now = _sample()
         if now is None or now[0] - self._sample[0] < self.interval_s:
             return self.threads
-        (t0, b0, j0, o0), (t1, b1, j1, o1) = self._sample, now
+        other = _other_cores(self._sample, now)
         self._sample = now
-        ncpu = os.cpu_count() or 1
-        if j1 <= j0:
+        if other is None:
             return self.threads
-        other = max(0.0, (b1 - b0) / (j1 - j0) * ncpu - (o1 - o0) / (t1 - t0))
+        ncpu = os.cpu_count() or 1
         n = max(1, min(MAX_AUTO_THREADS, ncpu, int(round(ncpu - other))))
         if n != self.threads:
             log.info(

@@ -50,7 +50,10 @@ def list_tasks() -> list[str]:
 
 
 def _unknown(name: str) -> TaskSetError:
-    return TaskSetError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}")
+    return TaskSetError(
+        f"unknown task {name!r}; known tasks: {', '.join(list_tasks())} (and any dm_control "
+        "suite task as dmc/<domain>-<task>)"
+    )
 
 
 def make_task(name: str) -> Task:
@@ -117,10 +120,7 @@ def resolve_tasks(names) -> list[str]:
             found = [name]
         elif "/" in name and not Path(name).suffix:
             sets = sorted(p.stem for p in (config_dir() / "tasks").glob("*.yaml"))
-            raise TaskSetError(
-                f"unknown task {name!r}; known tasks: {', '.join(list_tasks())} (and any "
-                f"dm_control suite task as dmc/<domain>-<task>); task sets: {sets}"
-            )
+            raise TaskSetError(f"{_unknown(name)}; task sets: {sets}")
         else:
             found = load_task_set(name)
         out += [t for t in found if t not in out]
