@@ -1,8 +1,10 @@
 """Node parameters: frozen dataclasses hold the defaults, ranges and descriptions.
 
-Each field carries `metadata={"doc": ..., "range": (lo, hi)}` (or `"choices"`); nodes declare
-their ROS parameters from these fields (`declare_from_dataclass`) and refuse out-of-range
-values, at start-up and at runtime, with a message naming the parameter and the value.
+Fields are made with `param(default, doc, lo, hi, choices)` and each dataclass calls
+`validate(self)` in `__post_init__`; a field carries `metadata={"doc": ..., "range": (lo, hi)}`
+(or `"choices"`). Nodes declare their ROS parameters from these fields
+(`declare_from_dataclass`) and refuse out-of-range values, at start-up and at runtime, with a
+message naming the parameter and the value.
 """
 
 from __future__ import annotations
@@ -11,14 +13,29 @@ import math
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+from m3po_ros import topics
+
 
 class ParamError(ValueError):
     """A node parameter has a value out of its range; the message names it and the value."""
 
 
-def _p(
+def param(
     default: Any, doc: str, lo: float | None = None, hi: float | None = None, choices: tuple = ()
 ) -> Any:
+    """A parameter field of a frozen params dataclass: its default, description and range.
+
+    Args:
+        default: the default value; its type (bool, int, float, str) is the parameter's.
+        doc: one-line description, declared as the ROS parameter's description.
+        lo: smallest allowed value (numbers), inclusive; None = unbounded.
+        hi: largest allowed value (numbers), inclusive; None = unbounded.
+        choices: the allowed values (strings), empty = any.
+
+    Returns:
+        A `dataclasses.field` carrying the metadata that `check_value` and
+        `declare_from_dataclass` read.
+    """
     meta: dict[str, Any] = {"doc": doc}
     if lo is not None or hi is not None:
         meta["range"] = (-math.inf if lo is None else lo, math.inf if hi is None else hi)
@@ -50,7 +67,12 @@ def check_value(cls: type, name: str, value: Any) -> None:
         raise ParamError(f"parameter {name!r}={value!r} is not one of {list(choices)}")
 
 
-def _validate(obj: Any) -> None:
+def validate(obj: Any) -> None:
+    """Check every field of a params dataclass instance; call it from `__post_init__`.
+
+    Raises:
+        ParamError: naming the first field whose value is out of its range, type or choices.
+    """
     for f in fields(obj):
         check_value(type(obj), f.name, getattr(obj, f.name))
 
@@ -79,51 +101,51 @@ def convert_value(cls: type, name: str, text: str | Any) -> Any:
 class ControllerParams:
     """Runtime settings of `controller_node` (model settings come from the checkpoint)."""
 
-    checkpoint: str = _p("", "checkpoint dir or run dir loaded on configure")
-    task: str = _p("", "task to control; empty = the checkpoint's first task")
-    control_rate_hz: float = _p(50.0, "fixed control rate of the timer, Hz", 1.0, 1000.0)
-    use_planner: bool = _p(True, "plan with the world model; false = policy only")
-    planner_budget_fraction: float = _p(
+    checkpoint: str = param("", "checkpoint dir or run dir loaded on configure")
+    task: str = param("", "task to control; empty = the checkpoint's first task")
+    control_rate_hz: float = param(50.0, "fixed control rate of the timer, Hz", 1.0, 1000.0)
+    use_planner: bool = param(True, "plan with the world model; false = policy only")
+    planner_budget_fraction: float = param(
         0.6,
         "share of the control period the act() call may use (planner stops before)",
         0.05,
         0.95,
     )
-    planner_overrides: str = _p("", "space-separated planner overrides, e.g. planner.horizon=3")
-    sensor_timeout_s: float = _p(
+    planner_overrides: str = param("", "space-separated planner overrides, e.g. planner.horizon=3")
+    sensor_timeout_s: float = param(
         0.1, "joint_states older than this trips the watchdog", 0.001, 10.0
     )
-    max_effort_fraction: float = _p(
+    max_effort_fraction: float = param(
         1.0, "command limit as a fraction of the URDF effort", 0.0, 1.0
     )
-    max_effort_rate: float = _p(
+    max_effort_rate: float = param(
         50.0, "largest command change per second, in URDF effort limits", 0.1, 1e6
     )
-    position_margin: float = _p(
+    position_margin: float = param(
         0.05,
         "within this distance of a position limit, effort pushing outward is cut (rad|m)",
         0.0,
         1.0,
     )
-    follow_learner: bool = _p(False, "hot-swap every checkpoint announced on learner_topic")
-    learner_topic: str = _p("m3po/checkpoint", "topic where the learner announces checkpoints")
-    device: str = _p("cpu", "torch device", choices=("cpu", "cuda", "auto"))
-    num_threads: int = _p(1, "torch intra-op threads", 1, 64)
-    publish_observation: bool = _p(False, "publish the built observation on ~/observation")
-    diagnostics_period_s: float = _p(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
-    autostart: bool = _p(False, "configure and activate on start-up")
-    realtime_priority: int = _p(
+    follow_learner: bool = param(False, "hot-swap every checkpoint announced on learner_topic")
+    learner_topic: str = param(topics.CHECKPOINTS, "topic where the learner announces checkpoints")
+    device: str = param("cpu", "torch device", choices=("cpu", "cuda", "auto"))
+    num_threads: int = param(1, "torch intra-op threads", 1, 64)
+    publish_observation: bool = param(False, "publish the built observation on ~/observation")
+    diagnostics_period_s: float = param(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
+    autostart: bool = param(False, "configure and activate on start-up")
+    realtime_priority: int = param(
         0,
         "SCHED_FIFO priority of the thread running the ticks (1-99; 0 = normal scheduling)",
         0,
         99,
     )
-    manage_gc: bool = _p(
+    manage_gc: bool = param(
         True, "freeze start-up objects and run Python's garbage collector between ticks"
     )
 
     def __post_init__(self) -> None:
-        _validate(self)
+        validate(self)
 
     @property
     def period_s(self) -> float:
@@ -134,66 +156,66 @@ class ControllerParams:
 class SimParams:
     """Runtime settings of `sim_node`."""
 
-    task: str = _p("arm2/reach", "task (robot/task) to simulate")
-    seed: int = _p(0, "episode seeds are seed, seed+1, ...; setting it resets", 0, 2**31 - 1)
-    randomize: bool = _p(False, "domain randomisation (config/randomization/default.yaml)")
-    real_time_factor: float = _p(
+    task: str = param("arm2/reach", "task (robot/task) to simulate")
+    seed: int = param(0, "episode seeds are seed, seed+1, ...; setting it resets", 0, 2**31 - 1)
+    randomize: bool = param(False, "domain randomisation (config/randomization/default.yaml)")
+    real_time_factor: float = param(
         1.0, "simulated seconds per wall second; 0 = lockstep (one step per command)", 0.0, 100.0
     )
-    command_timeout_s: float = _p(
+    command_timeout_s: float = param(
         0.2, "commands older than this are replaced by zero effort", 0.001, 10.0
     )
-    auto_reset: bool = _p(True, "start a new episode when one ends")
-    publish_clock: bool = _p(True, "publish /clock (sim time) for use_sim_time nodes")
-    publish_observation: bool = _p(False, "publish the env's observation on ~/observation")
-    publish_transitions: bool = _p(
+    auto_reset: bool = param(True, "start a new episode when one ends")
+    publish_clock: bool = param(True, "publish /clock (sim time) for use_sim_time nodes")
+    publish_observation: bool = param(False, "publish the env's observation on ~/observation")
+    publish_transitions: bool = param(
         False, "publish each finished episode on transitions_topic (m3po_ros/transitions.py)"
     )
-    transitions_topic: str = _p(
-        "m3po/transitions", "topic of the episodes sent with publish_transitions"
+    transitions_topic: str = param(
+        topics.TRANSITIONS, "topic of the episodes sent with publish_transitions"
     )
-    frame_id: str = _p("world", "frame of the published goal point")
-    diagnostics_period_s: float = _p(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
+    frame_id: str = param("world", "frame of the published goal point")
+    diagnostics_period_s: float = param(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
 
     def __post_init__(self) -> None:
-        _validate(self)
+        validate(self)
 
 
 @dataclass(frozen=True)
 class LearnerParams:
     """Runtime settings of `learner_node`."""
 
-    config: str = _p("", "training config YAML (config/train/*.yaml); empty = defaults")
-    overrides: str = _p("", "space-separated dotted overrides, e.g. train.steps=5000")
-    out_dir: str = _p("runs/learner", "run directory for checkpoints and metrics")
-    resume: bool = _p(True, "resume from out_dir/checkpoints/latest when present")
-    announce_topic: str = _p("m3po/checkpoint", "topic where each new checkpoint path is sent")
-    mode: str = _p(
+    config: str = param("", "training config YAML (config/train/*.yaml); empty = defaults")
+    overrides: str = param("", "space-separated dotted overrides, e.g. train.steps=5000")
+    out_dir: str = param("runs/learner", "run directory for checkpoints and metrics")
+    resume: bool = param(True, "resume from out_dir/checkpoints/latest when present")
+    announce_topic: str = param(topics.CHECKPOINTS, "topic where each new checkpoint path is sent")
+    mode: str = param(
         "train",
         "train: train in-process (+ received transitions), then watch bag_dir; "
         "finetune: no training, watch bag_dir from the start",
         choices=("train", "finetune"),
     )
-    checkpoint: str = _p(
+    checkpoint: str = param(
         "", "mode=finetune: checkpoint to start from when out_dir has none (resume)"
     )
-    transitions_topic: str = _p(
-        "m3po/transitions", "episodes from sim nodes/robots joining replay; empty = off"
+    transitions_topic: str = param(
+        topics.TRANSITIONS, "episodes from sim nodes/robots joining replay; empty = off"
     )
-    bag_dir: str = _p(
+    bag_dir: str = param(
         "", "directory watched for new complete rosbags to fine-tune on; empty = off"
     )
-    bag_task: str = _p("", "task of the watched bags; empty = the agent's first task")
-    bag_finetune_steps: int = _p(200, "fine-tuning gradient steps per new bag", 1, 10_000_000)
-    bag_poll_s: float = _p(2.0, "seconds between scans of bag_dir", 0.05, 3600.0)
-    bag_settle_s: float = _p(
+    bag_task: str = param("", "task of the watched bags; empty = the agent's first task")
+    bag_finetune_steps: int = param(200, "fine-tuning gradient steps per new bag", 1, 10_000_000)
+    bag_poll_s: float = param(2.0, "seconds between scans of bag_dir", 0.05, 3600.0)
+    bag_settle_s: float = param(
         2.0, "a bag counts as complete once its files stopped changing this long", 0.0, 3600.0
     )
-    device: str = _p("auto", "torch device of bag fine-tuning", choices=("cpu", "cuda", "auto"))
-    diagnostics_period_s: float = _p(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
+    device: str = param("auto", "torch device of bag fine-tuning", choices=("cpu", "cuda", "auto"))
+    diagnostics_period_s: float = param(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
 
     def __post_init__(self) -> None:
-        _validate(self)
+        validate(self)
         if self.mode == "finetune" and not self.bag_dir:
             raise ParamError("parameter 'mode'='finetune' needs a bag_dir to watch")
 

@@ -20,26 +20,26 @@ from pathlib import Path
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from m3po_ros.params import _p, _validate, declare_from_dataclass
+from m3po_ros.params import declare_from_dataclass, param, validate
 
 
 @dataclass(frozen=True)
 class RecorderParams:
     """Runtime settings of the recorder node."""
 
-    output: str = _p("", "bag directory to create (must not exist); empty = rosbag2_<time>")
-    topics: str = _p(
+    output: str = param("", "bag directory to create (must not exist); empty = rosbag2_<time>")
+    topics: str = param(
         "joint_states joint_commands goal",
         "space- or comma-separated topics to record (relative names use the node's namespace)",
     )
-    all_topics: bool = _p(False, "record every topic that appears (topics is ignored)")
-    storage: str = _p("mcap", "storage plugin", choices=("mcap", "sqlite3"))
-    flush_period_s: float = _p(1.0, "seconds between flushes to disk", 0.05, 60.0)
-    discovery_period_s: float = _p(0.5, "seconds between looks for new topics", 0.05, 60.0)
-    max_duration_s: float = _p(0.0, "stop after this many seconds (0: until stopped)", 0.0, 1e7)
+    all_topics: bool = param(False, "record every topic that appears (topics is ignored)")
+    storage: str = param("mcap", "storage plugin", choices=("mcap", "sqlite3"))
+    flush_period_s: float = param(1.0, "seconds between flushes to disk", 0.05, 60.0)
+    discovery_period_s: float = param(0.5, "seconds between looks for new topics", 0.05, 60.0)
+    max_duration_s: float = param(0.0, "stop after this many seconds (0: until stopped)", 0.0, 1e7)
 
     def __post_init__(self) -> None:
-        _validate(self)
+        validate(self)
 
 
 class BagWriter:
