@@ -153,6 +153,13 @@ def run_config(
         logs / f"controller_{tag}.log",
         CONTROLLER_PARAMS,  # the shipped settings (real-time priority, GC between ticks)
     )
+    # Configure + activate from outside, as the launch files do (m3po_ros.autostart).
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "m3po_ros.autostart", "--node", "/controller"],
+        env=_env(),
+        stdout=open(logs / f"autostart_{tag}.log", "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
     try:
         probe.control = {}
         deadline = time.monotonic() + 90
@@ -167,6 +174,7 @@ def run_config(
         time.sleep(0.7)  # one more diagnostics message covering the window
         d = dict(probe.control)
     finally:
+        _stop(driver)
         _stop(ctl)
         _stop(sim)
     period = 1.0 / rate_hz

@@ -3,7 +3,9 @@
 Where `launch_ros` is not installed (PyPI wheels), this composes the nodes of a stack by
 hand: the same stack description (config/stacks/<name>.yaml), the same parameter files
 (passed as `--params-file`, exactly as `ros2 launch` does), each node on a single-threaded
-executor in a thread of its own (as separate processes would be).
+executor in a thread of its own (as separate processes would be). Lifecycle nodes with
+`autostart` are configured and activated by the bringup (`m3po_ros.autostart`), as the
+launch files do it.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.parameter import Parameter
 
+    from m3po_ros.autostart import autostart
     from m3po_ros.controller_node import set_realtime_switch_interval
     from m3po_ros.node_main import SpinThread
     from m3po_ros.stacks import load_stack
@@ -102,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
                 parameter_overrides=[Parameter(k, value=v) for k, v in n.parameters.items()],
             )
             nodes.append(node)
+            # The bringup drives lifecycle nodes, as the launch files do: configure and
+            # activate now (or once the learner announces a first checkpoint).
+            autostart(node)
             # Each node on an executor of its own: a controller's ticks never wait behind
             # another node's callbacks, and its thread alone takes real-time priority.
             spinners.append(SpinThread(node, context))

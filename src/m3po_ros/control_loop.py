@@ -8,10 +8,8 @@ could not finish inside the budget (policy action as fallback).
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -19,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from m3po_ros.safety import JointLimits, SafetyConfig, SafetyLayer, SafetyState
+from m3po_ros.tick_stats import TickStats
 
 log = logging.getLogger(__name__)
 
@@ -60,56 +59,6 @@ class TaskContext:
     joint_names: tuple[str, ...]  # actuated joints, command order
     effort_max: np.ndarray  # (J,) URDF effort limit: normalised action 1 -> this effort
     safety: SafetyLayer
-
-
-class RollingStats:
-    """Percentiles over the last `size` samples."""
-
-    def __init__(self, size: int = 2000) -> None:
-        self.values: deque[float] = deque(maxlen=size)
-
-    def add(self, value: float) -> None:
-        self.values.append(value)
-
-    def percentile(self, q: float) -> float:
-        if not self.values:
-            return math.nan
-        return float(np.percentile(np.fromiter(self.values, float), q))
-
-    def max(self) -> float:
-        return max(self.values) if self.values else math.nan
-
-
-class Histogram:
-    """Counts in fixed bins of `resolution_ms` up to `max_ms` (one overflow bin): percentiles
-    over every sample since the last `clear()`, at O(1) per sample and 80 KB of memory.
-    A reported percentile is its bin's upper edge (rounded up, never flattering)."""
-
-    def __init__(self, resolution_ms: float = 0.01, max_ms: float = 100.0) -> None:
-        self.resolution_ms = resolution_ms
-        self.nbins = int(round(max_ms / resolution_ms))
-        self.clear()
-
-    def clear(self) -> None:
-        self.counts = np.zeros(self.nbins + 1, np.int64)
-        self.n = 0
-        self.max_value = -math.inf
-
-    def add(self, value_ms: float) -> None:
-        i = int(value_ms / self.resolution_ms) if value_ms > 0.0 else 0
-        self.counts[i if i < self.nbins else self.nbins] += 1
-        self.n += 1
-        if value_ms > self.max_value:
-            self.max_value = value_ms
-
-    def percentile(self, q: float) -> float:
-        if self.n == 0:
-            return math.nan
-        if q >= 100.0:
-            return self.max_value
-        rank = max(math.ceil(q / 100.0 * self.n), 1)
-        i = int(np.searchsorted(np.cumsum(self.counts), rank))
-        return self.max_value if i >= self.nbins else (i + 1) * self.resolution_ms
 
 
 def build_contexts(
@@ -185,12 +134,12 @@ class ControlLoop:
         self._pending: tuple[object, dict[str, TaskContext]] | None = None
         self._lock = threading.Lock()
         self.swaps = 0
-        self.tick_ms = RollingStats()
-        self.act_ms = RollingStats()
-        self.iterations = RollingStats(200)
+        self.tick_ms = TickStats()
+        self.act_ms = TickStats()
+        self.iterations = TickStats(200)
         # How far planning calls ran past the budget they were given (preemption, a slow
         # iteration): the 95th percentile is kept back from the next budgets.
-        self.overshoot_ms = RollingStats(200)
+        self.overshoot_ms = TickStats(200)
         self.margin_ms = 0.0
         self._planned_calls = 0
         self.ticks = 0

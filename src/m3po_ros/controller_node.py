@@ -9,22 +9,13 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import (
-    DurabilityPolicy,
-    QoSProfile,
-    ReliabilityPolicy,
-    qos_profile_sensor_data,
-)
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
 
-from m3po_ros.control_loop import (
-    ControlError,
-    ControlLoop,
-    Histogram,
-    RollingStats,
-    SensorSnapshot,
-)
+from m3po_ros import topics
+from m3po_ros.checkpoint_loader import CheckpointLoader
+from m3po_ros.control_loop import ControlError, ControlLoop, SensorSnapshot
+from m3po_ros.controller_status import RUN_STATS, RunInfo, controller_level, controller_values
 from m3po_ros.conversions import (
     MessageError,
     array_to_msg,
@@ -32,17 +23,17 @@ from m3po_ros.conversions import (
     joint_state_to_dicts,
     point_to_array,
 )
-from m3po_ros.diagnostics import ERROR, OK, WARN, make_array, make_status
+from m3po_ros.diagnostics import make_array, make_status
 from m3po_ros.node_main import spin_node
 from m3po_ros.params import ControllerParams, ParamError, declare_from_dataclass
+from m3po_ros.qos import CHECKPOINT_QOS, COMMAND_QOS, DIAGNOSTICS_QOS, SENSOR_QOS
 from m3po_ros.realtime import TickGC, make_thread_realtime
 from m3po_ros.safety import SafetyConfig, SafetyState
+from m3po_ros.tick_stats import TickClock, TickStats
 
-# Latched announcements: a controller that starts late still gets the learner's last one.
-CHECKPOINT_QOS = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
-COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# A refused hot-swap checkpoint raises one of these (CheckpointError and ControlError are
+# RuntimeErrors); the running model stays.
+SWAP_ERRORS = (RuntimeError, ValueError, OSError)
 
 
 def set_realtime_switch_interval() -> None:
@@ -51,16 +42,20 @@ def set_realtime_switch_interval() -> None:
 
 
 class ControllerNode(LifecycleNode):
-    """Sensor topics -> observation -> budgeted act -> safety layer -> `joint_commands`."""
+    """Sensor topics -> observation -> budgeted act -> safety layer -> `joint_commands`.
+
+    A lifecycle node driven from outside (`m3po_ros.autostart`, `ros2 lifecycle`): configure
+    loads the checkpoint and creates the topics, activate starts the fixed-rate timer.
+    """
 
     def __init__(self, node_name: str = "controller", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         # What destroy_node() needs exists before parameters are checked: a node refused for
         # a bad parameter is still destroyed with its context.
         self.gc = TickGC()
-        self._loader: threading.Thread | None = None
-        self._next_path: str | None = None
-        self._loader_lock = threading.Lock()
+        self.loader = CheckpointLoader(
+            self._swap_in, SWAP_ERRORS, on_swapped=self._on_swapped, on_refused=self._on_refused
+        )
         self.params = declare_from_dataclass(self, ControllerParams)
         self.loop: ControlLoop | None = None
         self._joint = (None, {}, {})  # (arrival monotonic s, positions, velocities)
@@ -70,43 +65,44 @@ class ControllerNode(LifecycleNode):
         self._diag_timer = None
         self._cmd_pub = None
         self._obs_pub = None
-        self.swap_errors = 0
-        self.last_swap_error = ""
-        self.checkpoint_path = ""
-        self.latency_ms = RollingStats()  # joint_states arrival -> command published
-        self.overhead_ms = RollingStats()  # tick time outside act(), incl. publishing
-        self.compute_ms = RollingStats()  # timer tick -> command published
-        # The same three over every tick since activation (soak runs: 60,000 ticks and more).
-        self.run_hist = {k: Histogram() for k in ("latency", "overhead", "compute", "act")}
+        # latency: joint_states arrival -> command published; overhead: tick time outside
+        # act(), publishing included; compute: timer tick -> command published; act: act().
+        # Recent windows, and run histograms over every tick since activation (soak runs).
+        self.stats = {name: TickStats(run_bins=True) for name in RUN_STATS}
+        self.tick_clock = TickClock(self.params.period_s)
         self.realtime = "not started"  # "" once the tick thread runs SCHED_FIFO, else why not
         self._rt_threads: set[int] = set()
         self._swaps_seen = 0
         self._diagnostics_due = False
-        self._reset_tick_clock()
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._waiting_sub = None
-        if self.params.autostart and not self.params.checkpoint and self.params.follow_learner:
-            # Nothing to load yet: start with the learner's first announced checkpoint.
-            self.get_logger().info(f"waiting for a checkpoint on {self.params.learner_topic}")
-            self._waiting_sub = self.create_subscription(
-                String, self.params.learner_topic, self._on_first_checkpoint, CHECKPOINT_QOS
-            )
-        elif self.params.autostart:
-            self._autostart()
+        self._diag_pub = self.create_publisher(
+            DiagnosticArray, topics.DIAGNOSTICS, DIAGNOSTICS_QOS
+        )
 
-    def _autostart(self) -> None:
-        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            self.trigger_activate()
+    # -- what the core modules keep ----------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> str:
+        """Path of the running checkpoint ("" before the first configure)."""
+        return self.loader.current
 
-    def _on_first_checkpoint(self, msg: String) -> None:
-        from rclpy.parameter import Parameter
+    @property
+    def swap_errors(self) -> int:
+        """Hot-swap checkpoints refused so far."""
+        return self.loader.swap_errors
 
-        if self._waiting_sub is None:
-            return
-        self.destroy_subscription(self._waiting_sub)
-        self._waiting_sub = None
-        self.set_parameters([Parameter("checkpoint", value=msg.data)])
-        self._autostart()
+    @property
+    def last_swap_error(self) -> str:
+        """Why the last hot-swap checkpoint was refused, as "<path>: <why>"."""
+        return self.loader.last_error
+
+    @property
+    def ticks(self) -> int:
+        """Ticks served since activation."""
+        return self.tick_clock.ticks
+
+    @property
+    def missed_ticks(self) -> int:
+        """Timer periods skipped since activation."""
+        return self.tick_clock.missed
 
     # -- parameters ------------------------------------------------------------------------
     def _read_params(self) -> ControllerParams:
@@ -116,11 +112,9 @@ class ControllerNode(LifecycleNode):
         return ControllerParams(**values)
 
     def _reset_tick_clock(self) -> None:
-        self._t_first = None
-        for h in getattr(self, "run_hist", {}).values():
-            h.clear()
-        self.ticks = 0
-        self.missed_ticks = 0
+        self.tick_clock = TickClock(self.params.period_s)
+        for stats in self.stats.values():
+            stats.restart()
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -152,9 +146,9 @@ class ControllerNode(LifecycleNode):
             self.get_logger().error(f"cannot configure with checkpoint {p.checkpoint!r}: {exc}")
             return TransitionCallbackReturn.FAILURE
         self.loop = loop
-        self.checkpoint_path = str(agent.checkpoint_path)
+        self.loader.current = str(agent.checkpoint_path)
         self._cmd_pub = self.create_lifecycle_publisher(
-            Float64MultiArray, "joint_commands", COMMAND_QOS
+            Float64MultiArray, topics.JOINT_COMMANDS, COMMAND_QOS
         )
         if p.publish_observation:
             self._obs_pub = self.create_lifecycle_publisher(
@@ -162,7 +156,7 @@ class ControllerNode(LifecycleNode):
             )
         self._subs = [
             self.create_subscription(
-                JointState, "joint_states", self._on_joint_state, qos_profile_sensor_data
+                JointState, topics.JOINT_STATES, self._on_joint_state, SENSOR_QOS
             ),
             self.create_subscription(String, "~/task", self._on_task, 10),
             self.create_subscription(String, "~/checkpoint", self._on_checkpoint, 10),
@@ -175,7 +169,7 @@ class ControllerNode(LifecycleNode):
                     PointStamped,
                     name,
                     lambda msg, n=name: self._on_input(n, msg),
-                    qos_profile_sensor_data,
+                    SENSOR_QOS,
                 )
             )
         if p.follow_learner:
@@ -239,18 +233,10 @@ class ControllerNode(LifecycleNode):
         self.loop = None
 
     def destroy_node(self) -> None:
+        """Hand the collector back, wait for a checkpoint load in progress, then destroy."""
         self.gc.stop()  # a node destroyed while active hands the collector back too
-        self._join_loader()
+        self.loader.join()
         super().destroy_node()
-
-    def _join_loader(self, timeout_s: float = 30.0) -> None:
-        """Drop queued checkpoints and wait for a load in progress: a daemon thread still
-        inside torch when the interpreter exits aborts the process."""
-        with self._loader_lock:
-            self._next_path = None
-            loader = self._loader
-        if loader is not None and loader.is_alive():
-            loader.join(timeout=timeout_s)
 
     # -- inputs ----------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
@@ -277,69 +263,47 @@ class ControllerNode(LifecycleNode):
 
     # -- hot swap --------------------------------------------------------------------------
     def _on_checkpoint(self, msg: String) -> None:
-        if msg.data == self.checkpoint_path:
-            return
-        with self._loader_lock:
-            self._next_path = msg.data
-            if self._loader is None or not self._loader.is_alive():
-                self._loader = threading.Thread(
-                    target=self._load_loop, daemon=True, name="checkpoint-loader"
-                )
-                self._loader.start()
+        self.loader.request(msg.data)
 
-    def _load_loop(self) -> None:
-        from m3po_learning.checkpoint import CheckpointError, load_agent
+    def _swap_in(self, path: str) -> str | None:
+        """Load `path`, warm it up and offer it to the loop (loader thread); None: no loop."""
+        from m3po_learning.checkpoint import load_agent
 
-        while True:
-            with self._loader_lock:
-                path, self._next_path = self._next_path, None
-            if path is None or self.loop is None:
-                return
-            try:
-                agent = load_agent(
-                    path,
-                    device=self.params.device,
-                    overrides=self.params.planner_overrides.split(),
-                )
-                self.loop.offer(agent, self.loop.prepare(agent))
-                self.checkpoint_path = str(agent.checkpoint_path)
-                self.get_logger().info(f"hot-swapped to checkpoint {self.checkpoint_path}")
-            except (CheckpointError, ControlError, ValueError, OSError) as exc:
-                self.swap_errors += 1
-                self.last_swap_error = f"{path}: {exc}"
-                self.get_logger().error(f"checkpoint refused, keeping the running one: {exc}")
+        loop = self.loop
+        if loop is None:
+            return None
+        agent = load_agent(
+            path, device=self.params.device, overrides=self.params.planner_overrides.split()
+        )
+        loop.offer(agent, loop.prepare(agent))
+        return str(agent.checkpoint_path)
+
+    def _on_swapped(self, path: str) -> None:
+        self.get_logger().info(f"hot-swapped to checkpoint {path}")
+
+    def _on_refused(self, path: str, exc: BaseException) -> None:
+        self.get_logger().error(f"checkpoint refused, keeping the running one: {exc}")
 
     # -- the tick --------------------------------------------------------------------------
     def _on_tick(self) -> None:
         now = time.monotonic()
-        period = self.params.period_s
-        if self._t_first is None:
-            self._t_first = now
         first_on_thread = threading.get_ident() not in self._rt_threads
         if first_on_thread:  # a system call now; logging waits until the command is out
             self._rt_threads.add(threading.get_ident())
             self.realtime = make_thread_realtime(self.params.realtime_priority)
-        self.ticks += 1
-        # rcl timers skip periods they could not serve: expected minus served is missed.
-        expected = int((now - self._t_first) / period + 0.5) + 1
-        newly_missed = expected - self.ticks - self.missed_ticks
-        if newly_missed > 0:
-            self.missed_ticks += newly_missed
+        newly_missed = self.tick_clock.tick(now)
         stamp, positions, velocities = self._joint
         snap = SensorSnapshot(positions, velocities, self._inputs, stamp)
         res = self.loop.tick(snap, now)
         self._cmd_pub.publish(command_to_msg(res.command, self.loop.context.joint_names))
         done = time.monotonic()
         if res.state == SafetyState.OK:
-            latency, compute = (done - stamp) * 1000.0, (done - now) * 1000.0
-            self.latency_ms.add(latency)
-            self.overhead_ms.add(compute - res.act_ms)
-            self.compute_ms.add(compute)
-            hist = self.run_hist
-            hist["latency"].add(latency)
-            hist["overhead"].add(compute - res.act_ms)
-            hist["compute"].add(compute)
-            hist["act"].add(res.act_ms)
+            compute = (done - now) * 1000.0
+            stats = self.stats
+            stats["latency"].add((done - stamp) * 1000.0)
+            stats["overhead"].add(compute - res.act_ms)
+            stats["compute"].add(compute)
+            stats["act"].add(res.act_ms)
         if self._obs_pub is not None and res.obs is not None:
             self._obs_pub.publish(array_to_msg(res.obs))
         # The command is out: the rest of the period is slack for logging, diagnostics and
@@ -366,8 +330,7 @@ class ControllerNode(LifecycleNode):
             )
 
     def _log_missed(self, count: int, now: float) -> None:
-        period = self.params.period_s
-        late_ms = ((now - self._t_first) % period) * 1000.0
+        late_ms = self.tick_clock.phase_ms(now)
         self.get_logger().warning(
             f"tick {self.ticks}: {count} control period(s) missed (this callback came "
             f"{late_ms:.1f} ms into its period; slowest recent tick "
@@ -377,55 +340,21 @@ class ControllerNode(LifecycleNode):
 
     # -- diagnostics -----------------------------------------------------------------------
     def diagnostics_values(self) -> dict[str, object]:
-        loop = self.loop
-        state = loop.context.safety.state
-        counters = loop.context.safety.counters
-        return {
-            "task": loop.task,
-            "checkpoint": self.checkpoint_path,
-            "active": self._tick_timer is not None,
-            "control_rate_hz": self.params.control_rate_hz,
-            "ticks": self.ticks,
-            "missed_ticks": self.missed_ticks,
-            "overruns": loop.overruns,
-            "tick_ms_p50": loop.tick_ms.percentile(50),
-            "tick_ms_p99": loop.tick_ms.percentile(99),
-            "tick_ms_max": loop.tick_ms.max(),
-            "act_ms_p50": loop.act_ms.percentile(50),
-            "act_ms_p99": loop.act_ms.percentile(99),
-            "budget_ms": loop.budget_ms(),
-            "budget_margin_ms": loop.margin_ms,
-            "planner_iterations_mean": (
-                sum(loop.iterations.values) / max(len(loop.iterations.values), 1)
-            ),
-            "latency_ms_p50": self.latency_ms.percentile(50),
-            "latency_ms_p99": self.latency_ms.percentile(99),
-            "tick_to_command_ms_p50": self.compute_ms.percentile(50),
-            "tick_to_command_ms_p99": self.compute_ms.percentile(99),
-            "overhead_ms_p50": self.overhead_ms.percentile(50),
-            "overhead_ms_p99": self.overhead_ms.percentile(99),
-            "watchdog": "stale" if state in (SafetyState.STALE, SafetyState.NO_SENSORS) else "ok",
-            "safety_state": state.value,
-            "estop": loop.estop,
-            "watchdog_trips": counters.watchdog_trips,
-            "rejected_sensors": counters.rejected_sensors,
-            "rejected_commands": counters.rejected_commands,
-            "effort_clips": counters.effort_clips,
-            "rate_clips": counters.rate_clips,
-            "model_errors": loop.model_errors,
-            "swaps": loop.swaps,
-            "swap_errors": self.swap_errors,
-            "last_swap_error": self.last_swap_error,
-            **{
-                f"{name}_ms_{q}_since_activate": h.percentile(p)
-                for name, h in self.run_hist.items()
-                for q, p in (("p50", 50), ("p99", 99), ("max", 100))
-            },
-            "realtime": self.realtime or f"SCHED_FIFO {self.params.realtime_priority}",
-            "gc_managed": self.gc.active,
-            "gc_collections": self.gc.collections,
-            "gc_ms_max": self.gc.max_ms,
-        }
+        """The key-values of this node's /diagnostics status (`controller_status`)."""
+        gc = self.gc
+        info = RunInfo(
+            checkpoint=self.checkpoint_path,
+            active=self._tick_timer is not None,
+            control_rate_hz=self.params.control_rate_hz,
+            realtime=self.realtime,
+            realtime_priority=self.params.realtime_priority,
+            swap_errors=self.loader.swap_errors,
+            last_swap_error=self.loader.last_error,
+            gc_managed=gc.active,
+            gc_collections=gc.collections,
+            gc_ms_max=gc.max_ms,
+        )
+        return controller_values(self.loop, self.tick_clock, self.stats, info)
 
     def _publish_diagnostics(self) -> None:
         if self.loop is None:
@@ -437,12 +366,7 @@ class ControllerNode(LifecycleNode):
 
     def _send_diagnostics(self) -> None:
         v = self.diagnostics_values()
-        if v["estop"] or (v["active"] and v["watchdog"] == "stale"):
-            level, text = ERROR, f"safe command: {v['safety_state']}"
-        elif v["missed_ticks"] or v["swap_errors"]:
-            level, text = WARN, f"missed ticks {v['missed_ticks']}, swap errors {v['swap_errors']}"
-        else:
-            level, text = OK, "running" if v["active"] else "inactive"
+        level, text = controller_level(v)
         status = make_status(
             f"{self.get_fully_qualified_name()}: control", "m3po_controller", level, text, v
         )

@@ -5,13 +5,19 @@ Each `<stack>.launch.py` calls `generate_stack_launch("<stack>")`, which reads
 declares its arguments with their defaults and descriptions, and starts its nodes with the
 same parameter files. Parameters set from arguments are typed from the nodes' parameter
 dataclasses (m3po_ros.params), so "50" becomes 50.0 for a float parameter.
+
+Lifecycle nodes (the controller) start unconfigured; next to each one the launch starts
+`python -m m3po_ros.autostart`, which drives it through configure and activate over its
+services when its `autostart` parameter is true (waiting first for the learner's checkpoint
+with `follow_learner` and no `checkpoint`), as `m3po bringup` does in-process.
 """
 
 import re
+import sys
 from pathlib import Path
 
 from m3po_ros.params import param_type
-from m3po_ros.stacks import BUILTIN_PARAMS, EXECUTABLES, load_stack
+from m3po_ros.stacks import BUILTIN_PARAMS, EXECUTABLES, LIFECYCLE_EXECUTABLES, load_stack
 
 # launch and launch_ros come with a native ROS 2 install (no PyPI wheels): imported on use.
 
@@ -36,7 +42,7 @@ def _substitutions(text: str) -> list:
 def generate_stack_launch(stack_name: str):
     """The LaunchDescription of config/stacks/<stack_name>.yaml in the installed share dir."""
     from ament_index_python.packages import get_package_share_directory
-    from launch.actions import DeclareLaunchArgument
+    from launch.actions import DeclareLaunchArgument, ExecuteProcess
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import LifecycleNode, Node, PushRosNamespace
     from launch_ros.parameter_descriptions import ParameterValue
@@ -49,7 +55,8 @@ def generate_stack_launch(stack_name: str):
         DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
         for a in stack.arguments
     ]
-    if any(a.name == "namespace" for a in stack.arguments):
+    namespaced = any(a.name == "namespace" for a in stack.arguments)
+    if namespaced:
         actions.append(PushRosNamespace(LaunchConfiguration("namespace")))
     for entry in stack.nodes:
         params_cls = EXECUTABLES[entry.executable][2]
@@ -57,7 +64,8 @@ def generate_stack_launch(stack_name: str):
         for key, text in entry.set:
             kind = BUILTIN_PARAMS.get(key) or param_type(params_cls, key)
             overrides[key] = ParameterValue(_substitutions(str(text)), value_type=kind)
-        node_cls = LifecycleNode if entry.executable == "controller_node" else Node
+        lifecycle = entry.executable in LIFECYCLE_EXECUTABLES
+        node_cls = LifecycleNode if lifecycle else Node
         actions.append(
             node_cls(
                 package=PACKAGE,
@@ -69,4 +77,19 @@ def generate_stack_launch(stack_name: str):
                 emulate_tty=True,
             )
         )
+        if lifecycle:  # the launch side drives the transitions, not the node
+            namespace = LaunchConfiguration("namespace") if namespaced else ""
+            actions.append(
+                ExecuteProcess(
+                    cmd=[
+                        sys.executable,
+                        "-m",
+                        "m3po_ros.autostart",
+                        ["--namespace=", namespace],
+                        f"--node={entry.namespace}/{entry.name}",
+                    ],
+                    name=f"autostart_{entry.name}",
+                    output="screen",
+                )
+            )
     return LaunchDescription(actions)

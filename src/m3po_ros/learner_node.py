@@ -3,91 +3,21 @@ on rosbags dropped into a watched directory, and announces every checkpoint."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Float64MultiArray, String
 
-from m3po_ros.controller_node import CHECKPOINT_QOS
+from m3po_ros import topics
+from m3po_ros.bag_watch import STATE_FILE, BagWatcher, read_state
 from m3po_ros.diagnostics import ERROR, OK, WARN, make_array, make_status
 from m3po_ros.node_main import spin_node
 from m3po_ros.params import LearnerParams, declare_from_dataclass
+from m3po_ros.qos import CHECKPOINT_QOS, DIAGNOSTICS_QOS, TRANSITIONS_QOS
 from m3po_ros.transitions import TransitionError, msg_to_episode
-
-TRANSITIONS_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-BAG_STATE_FILE = "bag_watch.json"  # in out_dir: bags already fine-tuned on (or refused)
-
-
-def bag_signature(path: Path) -> tuple[int, float] | None:
-    """(total bytes, newest mtime) of a bag's files; None when it is gone."""
-    try:
-        files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else [path]
-        stats = [p.stat() for p in files]
-    except OSError:
-        return None
-    return sum(s.st_size for s in stats), max((s.st_mtime for s in stats), default=0.0)
-
-
-def bag_candidates(bag_dir: Path) -> list[Path]:
-    """Entries of `bag_dir` that may be bags: rosbag2 directories with metadata.yaml (the
-    recorder writes it last, on close) and bare .mcap files. A directory without
-    metadata.yaml is a recording in progress (or a killed one) and is left alone."""
-    out = []
-    try:
-        entries = sorted(bag_dir.iterdir())
-    except OSError:
-        return out
-    for p in entries:
-        if p.name.startswith("."):
-            continue
-        if p.is_dir() and (p / "metadata.yaml").is_file():
-            out.append(p)
-        elif p.is_file() and p.suffix == ".mcap":
-            out.append(p)
-    return out
-
-
-class BagWatcher:
-    """Finds complete new bags: a candidate is ready once its signature (bytes, mtime) has not
-    changed for `settle_s`. Bags already handled (in `done`, keyed by path with the
-    signature they had) are not offered again unless their files change."""
-
-    def __init__(self, bag_dir: Path, settle_s: float, done: dict[str, list] | None = None):
-        self.bag_dir = bag_dir
-        self.settle_s = settle_s
-        self.done: dict[str, list] = dict(done or {})
-        self._seen: dict[str, tuple[tuple, float]] = {}
-
-    def ready(self, now: float | None = None) -> list[Path]:
-        now = time.monotonic() if now is None else now
-        out = []
-        for p in bag_candidates(self.bag_dir):
-            sig = bag_signature(p)
-            if sig is None:
-                continue
-            key = str(p)
-            if key in self.done and tuple(self.done[key]) == sig:
-                continue
-            prev = self._seen.get(key)
-            if prev is None or prev[0] != sig:
-                self._seen[key] = (sig, now)
-                if self.settle_s > 0:
-                    continue
-                prev = self._seen[key]
-            if now - prev[1] >= self.settle_s:
-                out.append(p)
-        return out
-
-    def mark(self, path: Path) -> None:
-        sig = bag_signature(path)
-        self.done[str(path)] = list(sig) if sig is not None else [0, 0.0]
 
 
 class LearnerNode(Node):
@@ -136,7 +66,9 @@ class LearnerNode(Node):
         self._announce_pub = self.create_publisher(
             String, self.params.announce_topic, CHECKPOINT_QOS
         )
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_pub = self.create_publisher(
+            DiagnosticArray, topics.DIAGNOSTICS, DIAGNOSTICS_QOS
+        )
         if self.params.transitions_topic:
             self.create_subscription(
                 Float64MultiArray,
@@ -228,14 +160,7 @@ class LearnerNode(Node):
         return agent
 
     def _state_path(self) -> Path:
-        return Path(self.params.out_dir) / BAG_STATE_FILE
-
-    def _save_state(self, watcher: BagWatcher) -> None:
-        path = self._state_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"done": watcher.done}, indent=1))
-        os.replace(tmp, path)
+        return Path(self.params.out_dir) / STATE_FILE
 
     def _watch_bags(self) -> None:
         p = self.params
@@ -254,9 +179,9 @@ class LearnerNode(Node):
         )
         task = p.bag_task or agent.tasks[0]
         done = {}
-        if p.resume and self._state_path().is_file():
+        if p.resume:
             try:
-                done = json.loads(self._state_path().read_text()).get("done", {})
+                done = read_state(self._state_path())
             except (OSError, ValueError) as exc:
                 self.get_logger().warning(f"{self._state_path()} unreadable ({exc}); ignored")
         watcher = BagWatcher(Path(p.bag_dir), p.bag_settle_s, done)
@@ -268,7 +193,7 @@ class LearnerNode(Node):
                     return
                 self._finetune_on(bag, task)
                 watcher.mark(bag)
-                self._save_state(watcher)
+                watcher.save_state(self._state_path())
             self._stop.wait(p.bag_poll_s)
 
     def _finetune_on(self, bag: Path, task: str) -> None:

@@ -9,13 +9,11 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from m3po_ros.controller_node import COMMAND_QOS
 from m3po_ros.conversions import (
     MessageError,
     array_to_msg,
@@ -26,10 +24,8 @@ from m3po_ros.conversions import (
 from m3po_ros.diagnostics import OK, WARN, make_array, make_status
 from m3po_ros.node_main import spin_node
 from m3po_ros.params import SimParams, declare_from_dataclass
+from m3po_ros.qos import COMMAND_QOS, SENSOR_QOS, TRANSITIONS_QOS
 from m3po_ros.transitions import Episode, episode_to_msg
-
-# Whole episodes: reliable, and deep enough that a slow learner does not lose any.
-TRANSITIONS_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def sim_time_msg(seconds: float):
@@ -73,9 +69,9 @@ class SimNode(Node):
         self._sim_time = 0.0
         self._wall_start = time.monotonic()
         self._build_env(self.params.task)
-        self._js_pub = self.create_publisher(JointState, "joint_states", qos_profile_sensor_data)
+        self._js_pub = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
         self._input_pubs = {
-            name: self.create_publisher(PointStamped, name, qos_profile_sensor_data)
+            name: self.create_publisher(PointStamped, name, SENSOR_QOS)
             for name in self.env.observation_spec.input_names
         }
         self._reward_pub = self.create_publisher(Float64, "~/reward", 10)

@@ -23,6 +23,9 @@ EXECUTABLES: dict[str, tuple[str, str, type]] = {
     "sim_node": ("m3po_ros.sim_node", "SimNode", SimParams),
     "learner_node": ("m3po_ros.learner_node", "LearnerNode", LearnerParams),
 }
+# Lifecycle nodes: started unconfigured; the bringup and the launch files drive them to
+# active when their `autostart` parameter is true (m3po_ros.autostart).
+LIFECYCLE_EXECUTABLES = frozenset({"controller_node"})
 # Parameters every rclpy node has besides the ones it declares.
 BUILTIN_PARAMS = {"use_sim_time": bool}
 _SUBST = re.compile(r"\$\((\w+)\)")

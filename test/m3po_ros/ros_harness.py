@@ -68,6 +68,19 @@ class Ros:
         rclpy.shutdown(context=self.context)
 
 
+def assert_imports_without_ros(module: str) -> None:
+    """A core module imports in a fresh interpreter without loading rclpy (or torch)."""
+    code = (
+        f"import sys, {module}; "
+        "bad = sorted({'rclpy', 'torch'} & set(sys.modules)); "
+        "sys.exit(' '.join(bad) or None)"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{module} loaded {proc.stderr.strip() or proc.returncode}"
+
+
 def wait_for(pred: Callable[[], bool], timeout: float, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -110,6 +123,17 @@ def node_process(
     for k, v in params.items():
         text = str(v).lower() if isinstance(v, bool) else str(v)
         args += ["-p", f"{k}:={text}"]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the proc
+    return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def autostart_process(node: str, log: Path | None = None) -> subprocess.Popen:
+    """Start `python -m m3po_ros.autostart --node <node>`: drives a lifecycle node process to
+    active over its services when its `autostart` parameter is true, as the launch files do."""
+    args = [sys.executable, "-m", "m3po_ros.autostart", "--node", node]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"

@@ -11,7 +11,7 @@ import threading
 import time
 
 import numpy as np
-from ros_harness import node_process, set_param, stop_process, wait_for
+from ros_harness import autostart_process, node_process, set_param, stop_process, wait_for
 from std_msgs.msg import Float64, Float64MultiArray
 
 from m3po_ros.conversions import command_to_msg
@@ -61,7 +61,7 @@ def test_trained_controller_beats_zero_and_random(ros, reach_checkpoint, tmp_pat
         {"task": TASK, "randomize": False, "seed": 0, "publish_clock": False},
         log=tmp_path / "sim.log",
     )
-    ctl = None
+    ctl = driver = None
     try:
         wait_for(lambda: ros.probe.count_publishers("/sim/episode_return") > 0, 30, "sim node")
         rng = np.random.default_rng(0)
@@ -83,11 +83,12 @@ def test_trained_controller_beats_zero_and_random(ros, reach_checkpoint, tmp_pat
             },
             log=tmp_path / "controller.log",
         )
+        driver = autostart_process("/controller", log=tmp_path / "autostart.log")
         n = len(commands)
         wait_for(lambda: len(commands) > n + 10, 60, "controller commands")
         trained = run_episodes(ros, returns)
     finally:
-        for proc in (ctl, sim):
+        for proc in (driver, ctl, sim):
             if proc is not None:
                 stop_process(proc)
     z, r, t = np.mean(zero), np.mean(random), np.mean(trained)

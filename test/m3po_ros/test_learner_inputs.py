@@ -11,10 +11,10 @@ from ros_harness import wait_for
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from m3po_ros.controller_node import CHECKPOINT_QOS
 from m3po_ros.diagnostics import values_of
 from m3po_ros.learner_node import LearnerNode
-from m3po_ros.sim_node import TRANSITIONS_QOS, SimNode
+from m3po_ros.qos import CHECKPOINT_QOS, TRANSITIONS_QOS
+from m3po_ros.sim_node import SimNode
 from m3po_ros.transitions import Episode, episode_to_msg
 
 TASK = "arm2/reach"

@@ -7,9 +7,11 @@ from rclpy.parameter import Parameter
 from ros_harness import wait_for
 from std_msgs.msg import String
 
-from m3po_ros.controller_node import CHECKPOINT_QOS, ControllerNode
+from m3po_ros.autostart import autostart
+from m3po_ros.controller_node import ControllerNode
 from m3po_ros.diagnostics import values_of
 from m3po_ros.learner_node import LearnerNode
+from m3po_ros.qos import CHECKPOINT_QOS
 
 TASK = "arm2/reach"
 TRAIN = " ".join(
@@ -43,13 +45,13 @@ def controller(ros, name: str, **params) -> ControllerNode:
         "use_planner": False,
         **params,
     }
-    return ros.spin(
-        ControllerNode(
-            node_name=name,
-            context=ros.context,
-            parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
-        )
+    node = ControllerNode(
+        node_name=name,
+        context=ros.context,
+        parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
     )
+    autostart(node)  # as the bringup does: now, or on the learner's first checkpoint
+    return ros.spin(node)
 
 
 def test_learner_checkpoint_picked_up_by_running_controller(ros, random_checkpoint, tmp_path):

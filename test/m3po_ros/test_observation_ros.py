@@ -16,6 +16,7 @@ from rclpy.parameter import Parameter
 from ros_harness import wait_for
 from std_msgs.msg import Float64MultiArray, String
 
+from m3po_ros.autostart import autostart
 from m3po_ros.controller_node import ControllerNode
 from m3po_ros.sim_node import SimNode
 
@@ -43,19 +44,19 @@ def test_controller_observation_equals_env_observation(ros, random_checkpoint, a
                 ],
             )
         )
-        ctl = ros.spin(
-            ControllerNode(
-                context=ros.context,
-                parameter_overrides=[
-                    Parameter("checkpoint", value=str(random_checkpoint)),
-                    Parameter("task", value=tasks[0]),
-                    Parameter("autostart", value=True),
-                    Parameter("use_planner", value=False),
-                    Parameter("publish_observation", value=True),
-                    Parameter("sensor_timeout_s", value=1.0),
-                ],
-            )
+        ctl = ControllerNode(
+            context=ros.context,
+            parameter_overrides=[
+                Parameter("checkpoint", value=str(random_checkpoint)),
+                Parameter("task", value=tasks[0]),
+                Parameter("autostart", value=True),
+                Parameter("use_planner", value=False),
+                Parameter("publish_observation", value=True),
+                Parameter("sensor_timeout_s", value=1.0),
+            ],
         )
+        autostart(ctl)
+        ros.spin(ctl)
         sim_task = ros.publisher(String, "sim/task")
         ctl_task = ros.publisher(String, "controller/task")
         for i, task in enumerate(tasks):

@@ -1,16 +1,12 @@
-"""Real-time helpers without ROS: SCHED_FIFO per thread, collection between ticks, histograms."""
+"""Real-time helpers without ROS: SCHED_FIFO per thread, collection between ticks."""
 
 from __future__ import annotations
 
 import gc
-import math
 import os
 import threading
 import weakref
 
-import numpy as np
-
-from m3po_ros.control_loop import Histogram
 from m3po_ros.realtime import TickGC, make_thread_realtime
 
 
@@ -73,18 +69,3 @@ def test_tick_gc_collects_only_between_ticks_and_hands_collection_back():
         a.stop()
         b.stop()
         gc.enable()
-
-
-def test_histogram_percentiles_over_all_samples():
-    h = Histogram(resolution_ms=0.01, max_ms=10.0)
-    assert math.isnan(h.percentile(99))
-    x = np.random.default_rng(0).exponential(1.0, 20000)
-    for v in x:
-        h.add(float(v))
-    for q in (50, 90, 99):
-        assert np.percentile(x, q) <= h.percentile(q) <= np.percentile(x, q) + 0.011
-    assert h.percentile(100) == x.max() and h.n == len(x)
-    h.add(50.0)  # past the last bin: counted in the overflow bin, max is exact
-    assert h.percentile(100) == 50.0
-    h.clear()
-    assert h.n == 0 and math.isnan(h.percentile(50))

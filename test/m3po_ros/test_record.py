@@ -58,7 +58,7 @@ def live_bags(tmp_path_factory):
     from std_msgs.msg import Float64MultiArray
 
     from m3po_learning.envs import make_env
-    from m3po_ros.controller_node import COMMAND_QOS
+    from m3po_ros.qos import COMMAND_QOS
 
     d = tmp_path_factory.mktemp("live")
     env = make_env(TASK)
