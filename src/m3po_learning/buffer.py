@@ -95,6 +95,61 @@ class ReplayBuffer:
         self._episode_ids[stream] = self._next_episode
         self._next_episode += 1
 
+    # The arrays a saved buffer holds per stream and slot, trimmed to the slots in use.
+    _SLOT_ARRAYS = ("obs", "next_obs", "action", "reward", "terminated", "log_mu", "episode")
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything needed to continue filling and sampling, as numpy arrays (for np.savez).
+
+        The per-slot arrays are cut to the slots any stream has written, so a barely filled
+        buffer saves small. The sampling generator is not saved (a resumed run draws anew).
+        """
+        used = int(np.minimum(self.count, self.C).max()) if self.S else 0
+        state = {
+            "ptr": self.ptr.copy(),
+            "count": self.count.copy(),
+            "episode_ids": self._episode_ids.copy(),
+            "next_episode": np.array(self._next_episode),
+        }
+        for k in self._SLOT_ARRAYS:
+            state[k] = getattr(self, k)[:, :used].copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore `state_dict()` output into this buffer, which must have the same shape.
+
+        Raises:
+            ValueError: a key is missing, or an array does not fit this buffer (streams,
+                capacity, observation or action size); the message names the key.
+        """
+        missing = sorted(
+            {"ptr", "count", "episode_ids", "next_episode", *self._SLOT_ARRAYS} - set(state)
+        )
+        if missing:
+            raise ValueError(f"replay state lacks {missing}")
+        for k in self._SLOT_ARRAYS:
+            mine, theirs = getattr(self, k), np.asarray(state[k])
+            n = theirs.shape[1] if theirs.ndim > 1 else -1
+            if (
+                theirs.shape[:1] + theirs.shape[2:] != mine.shape[:1] + mine.shape[2:]
+                or n > self.C
+            ):
+                raise ValueError(
+                    f"replay state {k} has shape {theirs.shape}, this buffer holds {mine.shape}"
+                )
+        for k in ("ptr", "count", "episode_ids"):
+            if np.shape(state[k]) != (self.S,):
+                raise ValueError(
+                    f"replay state {k} has shape {np.shape(state[k])}, expected ({self.S},)"
+                )
+        for k in self._SLOT_ARRAYS:
+            theirs = np.asarray(state[k])
+            getattr(self, k)[:, : theirs.shape[1]] = theirs
+        self.ptr[:] = state["ptr"]
+        self.count[:] = state["count"]
+        self._episode_ids[:] = state["episode_ids"]
+        self._next_episode = int(state["next_episode"])
+
     def _valid_starts(self, stream: np.ndarray, start: np.ndarray) -> np.ndarray:
         """Start positions whose H steps are written, chronological, and in one episode."""
         n = np.minimum(self.count[stream], self.C)

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from m3po_learning.config import Config, ConfigError, config_from_dict, upgrade_stored_config
 from m3po_learning.types import EnvSpec
+from m3po_learning.yaml_io import read_mapping
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
@@ -208,10 +209,9 @@ def read_checkpoint(path: str | Path, load_optimizer: bool = False) -> Checkpoin
     if MODEL_FILE not in meta.get("files", {}):
         raise CheckpointError(f"checkpoint {p}: metadata lists no {MODEL_FILE}")
     try:
-        cfg = config_from_dict(
-            upgrade_stored_config(yaml.safe_load((p / CONFIG_FILE).read_text()))
-        )
-    except (ConfigError, yaml.YAMLError, OSError) as exc:
+        stored = read_mapping(p / CONFIG_FILE, what="stored config", error=ConfigError)
+        cfg = config_from_dict(upgrade_stored_config(stored))
+    except ConfigError as exc:
         raise CheckpointError(f"checkpoint {p}: {CONFIG_FILE} is invalid: {exc}") from exc
     try:
         specs = [EnvSpec.from_dict(d) for d in meta["specs"]]
@@ -241,7 +241,8 @@ def load_agent(
     ck = read_checkpoint(path, load_optimizer=load_optimizer)
     cfg = ck.config
     if cfg.train.robots:
-        from m3po_learning.trainer import register_robots
+        # Imported here, not at the top: the env suite (MuJoCo) loads only when it is needed.
+        from m3po_learning.envs.registry import register_robots
 
         register_robots(cfg.train.robots)
     if overrides:
@@ -266,6 +267,50 @@ def load_agent(
 
 
 def write_latest(checkpoints_dir: Path, name: str) -> None:
+    """Point `checkpoints_dir`/latest at the checkpoint `name` (atomic rename)."""
     tmp = checkpoints_dir / f".{LATEST_FILE}.tmp-{os.getpid()}"
     tmp.write_text(name + "\n")
     os.replace(tmp, checkpoints_dir / LATEST_FILE)
+
+
+def save_run_checkpoint(
+    run_dir: str | Path,
+    agent,
+    step: int,
+    trainer_state: dict | None = None,
+    prefix: str = "step",
+    unique: bool = False,
+    keep: int = 0,
+) -> Path:
+    """Save `agent` into the run directory `run_dir` and point its `latest` at it.
+
+    The checkpoint goes to `run_dir`/checkpoints/<prefix>_<step, 9 digits>, written
+    atomically (see `save_checkpoint`); then `checkpoints/latest` names it, so every command
+    and node that takes a run directory loads it.
+
+    Args:
+        run_dir: the run directory (created if missing).
+        agent: the M3POAgent to save.
+        step: the step recorded in the metadata and the name.
+        trainer_state: JSON-able state stored with it (`metadata.json` trainer_state).
+        prefix: name prefix: "step" (online training), "finetune", "bag" (learner node).
+        unique: never replace a checkpoint: add "_1", "_2", ... to a name already taken.
+            Otherwise a checkpoint of the same name is replaced (atomically).
+        keep: when > 0, delete all but the newest `keep` checkpoints with this prefix.
+
+    Returns:
+        The checkpoint directory.
+    """
+    ckpt_dir = Path(run_dir) / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    name = base = f"{prefix}_{int(step):09d}"
+    k = 1
+    while unique and (ckpt_dir / name).exists():
+        name, k = f"{base}_{k}", k + 1
+    path = save_checkpoint(ckpt_dir / name, agent, step, trainer_state)
+    write_latest(ckpt_dir, name)
+    if keep > 0:
+        ckpts = sorted(p for p in ckpt_dir.glob(f"{prefix}_*") if p.is_dir())
+        for old in ckpts[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return path

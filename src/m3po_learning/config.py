@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
-import yaml
-
-
-class ConfigError(ValueError):
-    """A configuration value or key is invalid; the message names it."""
+from m3po_learning.overrides import (
+    ConfigError,
+    apply_updates,
+    dataclass_schema,
+    merge,
+    parse_overrides,
+)
+from m3po_learning.yaml_io import read_mapping
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -267,6 +271,37 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class FinetuneConfig:
+    """Schedule of an offline fine-tuning run (`m3po finetune`, the learner node's bags)."""
+
+    steps: int = 500  # world-model (and Q) gradient steps
+    batch_size: int = 0  # sub-trajectories per step; 0 = optim.batch_size
+    policy_every: int = 25  # ppo: world-model steps between policy updates; 0 = never
+    policy_windows: int = 16  # ppo: sub-trajectories (N) per policy segment
+    policy_window_steps: int = 32  # ppo: steps (T) per policy sub-trajectory
+    holdout_frac: float = 0.2  # fraction of each episode held out (in blocks) for evaluation
+    holdout_block: int = 25  # transitions per held-out block
+    max_eval_windows: int = 4096  # held-out windows evaluated (evenly spaced when more)
+    seed: int = 0  # sampling seed
+
+    def __post_init__(self) -> None:
+        _check(self.steps >= 0, f"finetune.steps={self.steps} must be >= 0")
+        _check(
+            0.0 <= self.holdout_frac < 1.0,
+            f"finetune.holdout_frac={self.holdout_frac} not in [0, 1)",
+        )
+        _check(self.holdout_block > 0, f"finetune.holdout_block={self.holdout_block} must be > 0")
+        for name in (
+            "batch_size",
+            "policy_every",
+            "policy_windows",
+            "policy_window_steps",
+            "max_eval_windows",
+        ):
+            _check(getattr(self, name) >= 0, f"finetune.{name}={getattr(self, name)} must be >= 0")
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)  # networks
     planner: PlannerConfig = field(default_factory=PlannerConfig)  # MPPI
@@ -274,6 +309,7 @@ class Config:
     explore: ExplorationConfig = field(default_factory=ExplorationConfig)  # bonus, planner share
     policy: PolicyConfig = field(default_factory=PolicyConfig)  # trust-region policy update
     train: TrainConfig = field(default_factory=TrainConfig)  # loop schedule
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # offline, from rosbags
 
     def __post_init__(self) -> None:
         _check(
@@ -286,120 +322,41 @@ class Config:
         return dataclasses.asdict(self)
 
 
-def _coerce(value: Any, typ: Any, where: str) -> Any:
-    """Convert a YAML/CLI value to the field's type, or raise ConfigError naming the key."""
-    origin = getattr(typ, "__origin__", None)
-    try:
-        if typ is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-                return value.lower() in ("true", "1")
-            raise ValueError(value)
-        if typ is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError(value)
-            return int(float(value)) if isinstance(value, str) else int(value)
-        if typ is float:
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return float(value)
-        if typ is str:
-            if not isinstance(value, str | int | float):
-                raise ValueError(value)
-            return str(value)
-        if origin is tuple:
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            if not isinstance(value, list | tuple):
-                raise ValueError(value)
-            return tuple(str(v) for v in value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"{where}: cannot use {value!r} as {getattr(typ, '__name__', typ)}"
-        ) from exc
-    raise ConfigError(f"{where}: unsupported type {typ}")
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> Config:
+    """Defaults <- YAML file <- dotted overrides <- `values`, validated once, at the end.
 
+    Args:
+        path: a YAML file of overrides of the defaults; it may `inherit:` another file.
+        overrides: dotted KEY=VALUE strings (values parsed as YAML), e.g. from the CLI.
+        values: nested {section: {key: value}} already in Python types (lists for tuple
+            fields), applied last: what a front end sets from its own options.
 
-def _apply(obj: Any, updates: dict, prefix: str) -> Any:
-    hints = get_type_hints(type(obj))
-    names = {f.name for f in fields(obj)}
-    changes: dict[str, Any] = {}
-    # A model preset fills the size fields before explicit keys override them.
-    if prefix == "model" and "preset" in updates:
-        preset = updates["preset"]
-        if preset not in MODEL_PRESETS:
-            raise ConfigError(f"model.preset={preset!r} not in {list(MODEL_PRESETS)}")
-        changes.update({"preset": preset, **MODEL_PRESETS[preset]})
-    for key, value in updates.items():
-        where = f"{prefix}.{key}" if prefix else key
-        if key not in names:
-            raise ConfigError(f"unknown config key {where!r}; known: {sorted(names)}")
-        current = getattr(obj, key)
-        if is_dataclass(current):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where} must be a mapping, got {value!r}")
-            changes[key] = _apply(current, value, where)
-        else:
-            changes[key] = _coerce(value, hints[key], where)
-    try:
-        return replace(obj, **changes)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{prefix or 'config'}: {exc}") from exc
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """['planner.num_samples=256', 'train.tasks=[a,b]'] -> nested dict (values parsed as YAML)."""
-    out: dict = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not KEY=VALUE (e.g. planner.num_samples=256)")
-        key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
-        if not all(parts):
-            raise ConfigError(f"override {item!r} has an empty key part")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from exc
-        node = out
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r} conflicts with an earlier override")
-        node[parts[-1]] = value
-    return out
-
-
-def merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults <- YAML file (overrides only; may `inherit:` another file) <- dotted overrides."""
+    Raises:
+        ConfigError: a missing or malformed file, an unknown key or a bad value (named).
+    """
     data: dict = {}
     if path is not None:
         data = read_yaml_config(Path(path))
     data = merge(data, parse_overrides(overrides or []))
+    data = merge(data, dict(values or {}))
     return config_from_dict(data)
 
 
 def read_yaml_config(path: Path, _seen: tuple = ()) -> dict:
+    """The overrides in the YAML file `path`, merged over the file it `inherit:`s, if any.
+
+    Unknown keys are refused here, naming the file and the key.
+    """
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     if path.resolve() in _seen:
         raise ConfigError(f"config file {path} inherits itself")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    known = {**dataclass_schema(Config), "inherit": None}
+    data = read_mapping(path, known, what="config file", error=ConfigError)
     parent = data.pop("inherit", None)
     if parent:
         base = read_yaml_config(path.parent / parent, (*_seen, path.resolve()))
@@ -433,5 +390,6 @@ def upgrade_stored_config(data: dict) -> dict:
     return out
 
 
-def config_from_dict(data: dict) -> Config:
-    return _apply(Config(), data, "")
+def config_from_dict(data: Mapping) -> Config:
+    """The defaults with the nested `data` applied; a missing section keeps its defaults."""
+    return apply_updates(Config(), data, "", presets={"model": MODEL_PRESETS})

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from m3po_learning.yaml_io import read_mapping
 from m3po_ros.params import ControllerParams, LearnerParams, ParamError, SimParams, convert_value
 
 # Executable -> (module with main(), node class, params dataclass).
@@ -137,10 +136,9 @@ def load_stack(name_or_path: str | Path, root: Path | None = None) -> Stack:
         raise StackError(
             f"stack {str(name_or_path)!r} not found at {path}; stacks: {list_stacks(root)}"
         )
-    data = yaml.safe_load(path.read_text()) or {}
-    unknown = sorted(set(data) - {"description", "arguments", "nodes"})
-    if unknown:
-        raise StackError(f"stack {path}: unknown keys {unknown}")
+    data = read_mapping(
+        path, known=("description", "arguments", "nodes"), what="stack", error=StackError
+    )
     arguments = tuple(
         Argument(n, str(a.get("default", "")), str(a.get("description", "")))
         for n, a in (data.get("arguments") or {}).items()

@@ -37,25 +37,26 @@ def add_parser(sub) -> None:
         "the checkpoint lacks starts from the nearest task embedding",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output run directory")
-    p.add_argument("--steps", type=int, default=500, help="world-model gradient steps (500)")
+    p.add_argument(
+        "--steps", type=int, help="world-model gradient steps (default: finetune.steps, 500)"
+    )
     p.add_argument(
         "--batch-size",
         type=int,
-        default=0,
-        help="sub-trajectories per step (default: the checkpoint's optim.batch_size)",
+        help="sub-trajectories per step (default: finetune.batch_size; 0: optim.batch_size)",
     )
     p.add_argument(
         "--policy-every",
         type=int,
-        default=25,
-        help="world-model steps between trust-region policy updates (0: no policy)",
+        help="ppo actor: world-model steps between policy updates (default: "
+        "finetune.policy_every, 25; 0: no policy)",
     )
     p.add_argument(
         "--holdout",
         type=float,
-        default=0.2,
         metavar="FRAC",
-        help="fraction of every episode held out for the reported loss (0.2)",
+        help="fraction of every episode held out for the reported loss "
+        "(default: finetune.holdout_frac, 0.2)",
     )
     p.add_argument(
         "--topic-map", metavar="YAML", help="topic map (default config/topics/default.yaml)"
@@ -71,29 +72,36 @@ def add_parser(sub) -> None:
         "--rate-hz", type=float, help="controller rate (default: the bag's command rate)"
     )
     p.add_argument("--max-gap-s", type=float, help="gap that splits episodes (default: 4 ticks)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, help="sampling seed (default: finetune.seed, 0)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="runtime config overrides")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="runtime config overrides, e.g. optim.lr=1e-4 finetune.policy_windows=8",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from m3po_learning.datasets import AlignOptions, load_topic_map
-    from m3po_learning.finetune import FinetuneConfig, finetune_checkpoint
     from m3po_learning.threads import configure_threads
+    from m3po_learning.training.finetune import finetune_checkpoint
 
     configure_threads(0)  # one thread per idle core: fast alone, no collapse beside a job
 
     topic_map = load_topic_map(args.topic_map, args.topic)
-    config = FinetuneConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        policy_every=args.policy_every,
-        holdout_frac=args.holdout,
-        seed=args.seed,
-    )
+    options = {
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "policy_every": args.policy_every,
+        "holdout_frac": args.holdout,
+        "seed": args.seed,
+    }
+    # The options given replace those keys of the checkpoint's finetune section.
+    config = {k: v for k, v in options.items() if v is not None}
     align = AlignOptions(rate_hz=args.rate_hz, max_gap_s=args.max_gap_s)
     result, path = finetune_checkpoint(
         args.checkpoint,

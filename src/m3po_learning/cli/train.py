@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from m3po_learning.cli.common import add_config_args, task_list
 
@@ -44,16 +43,9 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from m3po_learning.config import load_config
-    from m3po_learning.trainer import build_trainer
+    from m3po_learning.training.online import build_trainer
 
-    overrides = list(args.overrides)
-    if args.tasks:
-        overrides.append("train.tasks=[" + ",".join(args.tasks) + "]")
-    if args.robot:
-        overrides.append(f"train.robots=[{Path(args.robot).resolve()}:{args.task}]")
-        if not args.tasks:
-            overrides.append("train.tasks=[]")
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(args.config, args.overrides, {"train": train_values(args)})
     trainer = build_trainer(cfg, args.out, progress=not args.no_progress, resume=args.resume)
     final = trainer.train()
     print_returns(final, f"final evaluation at step {trainer.step}")
@@ -62,6 +54,23 @@ def run(args: argparse.Namespace) -> int:
         f"{(trainer.ckpt_dir / 'latest').read_text().strip()}"
     )
     return 0
+
+
+def train_values(args: argparse.Namespace) -> dict:
+    """The `train` keys the options set, as config values (applied after KEY=VALUE).
+
+    `--tasks` replaces train.tasks; `--robot` sets train.robots to that URDF's task and,
+    without `--tasks`, trains on it alone.
+    """
+    from m3po_learning.envs.registry import robot_entry
+
+    values: dict = {}
+    if args.tasks:
+        values["tasks"] = list(args.tasks)
+    if args.robot:
+        values["robots"] = [robot_entry(args.robot, args.task)]
+        values.setdefault("tasks", [])
+    return values
 
 
 def print_returns(returns: dict[str, float], title: str, baseline: dict | None = None) -> None:

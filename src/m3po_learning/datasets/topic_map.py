@@ -6,9 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
-
 from m3po_learning.datasets.errors import BagError
+from m3po_learning.yaml_io import read_mapping
 
 DEFAULT_TOPIC_MAP_FILE = "default.yaml"
 _KEYS = ("namespace", "joint_states", "commands", "inputs", "split_on")
@@ -143,15 +142,7 @@ def load_topic_map(path: str | Path | None = None, remaps: Sequence[str] = ()) -
     if file is not None:
         if not file.is_file():
             raise BagError(f"topic map {str(path)!r} not found at {file}")
-        try:
-            data = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise BagError(f"topic map {file} is not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise BagError(f"topic map {file}: expected a mapping, got {type(data).__name__}")
-        unknown = sorted(set(data) - set(_KEYS))
-        if unknown:
-            raise BagError(f"topic map {file}: unknown keys {unknown}; known: {list(_KEYS)}")
+        data = read_mapping(file, known=_KEYS, what="topic map", error=BagError)
     inputs = data.get("inputs", {"goal": "goal"}) or {}
     if not isinstance(inputs, dict):
         raise BagError(f"topic map {file}: inputs must be a mapping name -> topic, got {inputs!r}")

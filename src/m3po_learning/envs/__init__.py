@@ -1,6 +1,5 @@
 """MuJoCo robot suite: URDF robots, tasks, task sets, vectorised stepping, randomisation."""
 
-from m3po_learning.envs.byo import make_robot_task
 from m3po_learning.envs.dmc import DmcEnv
 from m3po_learning.envs.env import Env
 from m3po_learning.envs.observation import ObservationSpec, ObsPart
@@ -16,6 +15,7 @@ from m3po_learning.envs.registry import (
     list_tasks,
     load_task_set,
     make_env,
+    make_robot_task,
     make_task,
     register_task,
 )

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from m3po_learning.envs.observation import Kinematics
-from m3po_learning.envs.registry import register_task
 from m3po_learning.envs.robot import RobotDescription, build_model
 from m3po_learning.envs.robots import ROBOTS
 from m3po_learning.envs.tasks.base import Task
@@ -54,7 +54,7 @@ class ReachableGoals:
 
 @dataclass(frozen=True)
 class RobotTaskInfo:
-    """What `make_robot_task` derived from the URDF."""
+    """What `robot_task` derived from the URDF."""
 
     name: str  # registered task name, "<robot>/<task>"
     robot: RobotDescription  # the generated robot description
@@ -121,18 +121,18 @@ def describe_robot(
     return desc, actuated
 
 
-def make_robot_task(
+def robot_task(
     urdf_path: str | Path,
     task: str = "reach",
     end_effector: str | None = None,
     episode_length: int = 200,
     control_dt: float = 0.02,
-) -> str:
-    """Register a reach or track task for the robot in `urdf_path`; returns its task name.
+) -> tuple[str, Callable[[], Task]]:
+    """A reach or track task for the robot in `urdf_path`: its name and a task factory.
 
     The name is "<robot name from the URDF>/<task>" ("<name>_byo/<task>" when the name is a
-    built-in robot's) and works with `make_env`, `VectorEnv`
-    and task lists (`m3po train --robot path/to/robot.urdf --task reach`).
+    built-in robot's). Registering it is the task registry's job
+    (`m3po_learning.envs.registry.make_robot_task`).
 
     Raises:
         UrdfError: the file is missing, not a URDF, cannot be loaded by MuJoCo, or has no
@@ -170,6 +170,4 @@ def make_robot_task(
         )
 
     robot = desc.name if desc.name not in ROBOTS else f"{desc.name}_byo"
-    name = f"{robot}/{task}"
-    register_task(name, factory, overwrite=True)
-    return name
+    return f"{robot}/{task}", factory

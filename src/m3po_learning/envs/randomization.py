@@ -12,9 +12,9 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
-import yaml
 
 from m3po_learning.envs.paths import config_dir
+from m3po_learning.yaml_io import read_mapping
 
 Range = tuple[float, float]
 
@@ -76,14 +76,9 @@ class Randomization:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        with open(path) as fh:
-            data = yaml.safe_load(fh) or {}
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"randomization file {str(path)!r} does not exist") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"randomization file {str(path)!r} must hold a mapping")
-    return data
+    if not path.is_file():
+        raise FileNotFoundError(f"randomization file {str(path)!r} does not exist")
+    return read_mapping(path, what="randomization file")
 
 
 def load_randomization(config: bool | str | Path | Mapping | None) -> Randomization | None:

@@ -1,12 +1,16 @@
-"""Task registry (`make_env`, `list_tasks`) and task sets from config/tasks/*.yaml."""
+"""The one task registry: what a name is (task, dm_control task, task set, URDF robot), resolved.
+
+Every lookup goes through here: `make_env`, `resolve_tasks` (training and evaluation task
+lists), `load_task_set` (config/tasks/*.yaml) and `register_robots` (bring-your-own URDF
+robots named in `train.robots`, re-registered when a checkpoint trained on one is loaded).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-import yaml
-
+from m3po_learning.envs.byo import robot_task
 from m3po_learning.envs.dmc import PREFIX as DMC_PREFIX
 from m3po_learning.envs.dmc import REFERENCE_TASKS as DMC_TASKS
 from m3po_learning.envs.dmc import DmcEnv, check_dmc_name
@@ -19,6 +23,7 @@ from m3po_learning.envs.randomization import (
 )
 from m3po_learning.envs.tasks.base import Task
 from m3po_learning.envs.tasks.catalog import BUILTIN_TASKS
+from m3po_learning.yaml_io import read_mapping
 
 _EXTRA_TASKS: dict[str, Callable[[], Task]] = {}
 
@@ -56,8 +61,29 @@ def _unknown(name: str) -> TaskSetError:
     )
 
 
+def task_kind(name: str) -> str:
+    """What the task name `name` is: "builtin" (a URDF robot task of the suite), "registered"
+    (added with `register_task`, e.g. a bring-your-own URDF robot) or "dmc" (a dm_control
+    suite task, "dmc/<domain>-<task>").
+
+    Raises:
+        TaskSetError: `name` is no task; a wrong "dmc/..." name gets the suite's task list.
+    """
+    if name in BUILTIN_TASKS:
+        return "builtin"
+    if name in _EXTRA_TASKS:
+        return "registered"
+    if name.startswith(DMC_PREFIX):
+        try:
+            check_dmc_name(name)
+        except ValueError as exc:
+            raise TaskSetError(str(exc)) from None
+        return "dmc"
+    raise _unknown(name)
+
+
 def make_task(name: str) -> Task:
-    """A fresh task object for registry name `name`."""
+    """A fresh task object for the URDF-robot task `name` (built-in or registered)."""
     factory = BUILTIN_TASKS.get(name) or _EXTRA_TASKS.get(name)
     if factory is None:
         raise _unknown(name)
@@ -89,8 +115,12 @@ def make_env(
             file name in config/randomization/, or a mapping of `Randomization` fields.
         reality_gap: evaluation variant from config/randomization/reality_gap.yaml
             ("heavy", "delayed", "noisy", "all", ...), applied on top of `randomize`.
+
+    Raises:
+        TaskSetError: `name` is no task (see `task_kind`).
+        ValueError: randomisation asked of a dm_control task.
     """
-    if name.startswith(DMC_PREFIX):
+    if task_kind(name) == "dmc":
         if randomize or reality_gap:
             raise ValueError(
                 f"{name}: randomisation and reality-gap variants apply to the URDF robots only"
@@ -100,31 +130,90 @@ def make_env(
     return Env(name, task, seed=seed, randomization=_resolve_randomization(randomize, reality_gap))
 
 
-def resolve_tasks(names) -> list[str]:
-    """Task names and task-set names -> task names, in order, without repeats.
+# -- bring-your-own URDF robots ------------------------------------------------------------------
+def make_robot_task(
+    urdf_path: str | Path,
+    task: str = "reach",
+    end_effector: str | None = None,
+    episode_length: int = 200,
+    control_dt: float = 0.02,
+) -> str:
+    """Register a reach or track task for the robot in `urdf_path`; returns its task name.
 
-    A name is a registered task, any dm_control suite task ("dmc/hopper-stand"), or a task
-    set (config/tasks/<name>.yaml or a YAML path). A wrong "dmc/..." name is refused with the
-    suite's task list; any other unknown name with the known tasks and sets.
+    The name is "<robot name from the URDF>/<task>" ("<name>_byo/<task>" when the name is a
+    built-in robot's) and works with `make_env`, `VectorEnv` and task lists
+    (`m3po train --robot path/to/robot.urdf --task reach`). Registering the same robot again
+    replaces the earlier registration.
+
+    Raises:
+        UrdfError: the file is missing, not a URDF, cannot be loaded by MuJoCo, or has no
+            actuated joints.
+        ValueError: `task` is not one of "reach" or "track".
     """
-    known = set(list_tasks())
+    name, factory = robot_task(urdf_path, task, end_effector, episode_length, control_dt)
+    register_task(name, factory, overwrite=True)
+    return name
+
+
+def robot_entry(urdf_path: str | Path, task: str) -> str:
+    """The `train.robots` entry for a task of a URDF robot: "<absolute urdf path>:<task>"."""
+    return f"{Path(urdf_path).expanduser().resolve()}:{task}"
+
+
+def parse_robot_entry(entry: str) -> tuple[str, str]:
+    """A `train.robots` entry "path/to/robot.urdf:TASK" -> (urdf path, task)."""
+    urdf, sep, task = entry.rpartition(":")
+    if not sep or not urdf or not task:
+        raise TaskSetError(f"robot entry {entry!r} is not 'path/to/robot.urdf:TASK'")
+    return urdf, task
+
+
+def register_robots(entries: Iterable[str]) -> list[str]:
+    """Register the bring-your-own robot tasks of `entries` (`train.robots`); their names."""
+    return [make_robot_task(*parse_robot_entry(e)) for e in entries]
+
+
+# -- task lists and task sets --------------------------------------------------------------------
+def resolve_tasks(names: Iterable[str], robots: Iterable[str] = ()) -> list[str]:
+    """Task names, task-set names and robot entries -> task names, in order, without repeats.
+
+    A name is a task (see `task_kind`) or a task set (config/tasks/<name>.yaml or a YAML
+    path). `robots` are `train.robots` entries: they are registered first (so `names` may
+    name their tasks) and their tasks come after those of `names`. A wrong "dmc/..." name is
+    refused with the suite's task list; any other unknown name with the known tasks and sets.
+    """
+    robot_tasks = register_robots(robots)
     out: list[str] = []
     for name in names:
-        if name in known:
+        if is_task(name):
             found = [name]
         elif name.startswith(DMC_PREFIX):
-            try:
-                check_dmc_name(name)
-            except ValueError as exc:
-                raise TaskSetError(str(exc)) from None
-            found = [name]
+            task_kind(name)  # raises, listing the suite's tasks
         elif "/" in name and not Path(name).suffix:
-            sets = sorted(p.stem for p in (config_dir() / "tasks").glob("*.yaml"))
-            raise TaskSetError(f"{_unknown(name)}; task sets: {sets}")
+            raise TaskSetError(f"{_unknown(name)}; task sets: {task_sets()}")
         else:
-            found = load_task_set(name)
+            found = load_task_set(name)  # refused there, naming where the set was looked for
         out += [t for t in found if t not in out]
-    return out
+    return out + [t for t in robot_tasks if t not in out]
+
+
+def is_task(name: str) -> bool:
+    """True when `name` is a task `make_env` builds (see `task_kind`)."""
+    try:
+        task_kind(name)
+    except TaskSetError:
+        return False
+    return True
+
+
+def is_task_set(name: str | Path) -> bool:
+    """True when `name` is no task but a task-set file (a YAML path) or a config/tasks/ set."""
+    return not is_task(str(name)) and _task_set_path(name).is_file()
+
+
+def task_sets() -> list[str]:
+    """Names of the task sets in config/tasks/."""
+    return sorted(p.stem for p in (config_dir() / "tasks").glob("*.yaml"))
 
 
 def _task_set_path(name_or_path: str | Path) -> Path:
@@ -141,31 +230,24 @@ def load_task_set(name_or_path: str | Path) -> list[str]:
     """
     path = _task_set_path(name_or_path)
     if not path.is_file():
-        available = sorted(p.stem for p in (config_dir() / "tasks").glob("*.yaml"))
         raise TaskSetError(
-            f"task set {str(name_or_path)!r} not found at {path}; sets: {available}"
+            f"task set {str(name_or_path)!r} not found at {path}; sets: {task_sets()}"
         )
-    with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
-    if not isinstance(data, dict) or not isinstance(data.get("tasks", []), list):
+    data = read_mapping(
+        path, known=("tasks", "include", "description"), what="task set", error=TaskSetError
+    )
+    if not isinstance(data.get("tasks", []), list):
         raise TaskSetError(f"task set {path}: expected a mapping with a 'tasks' list")
-    unknown_keys = sorted(set(data) - {"tasks", "include", "description"})
-    if unknown_keys:
-        raise TaskSetError(f"task set {path}: unknown keys {unknown_keys}")
     names: list[str] = []
     for inc in data.get("include", []) or []:
         names += [n for n in load_task_set(inc) if n not in names]
-    known = set(list_tasks())
     for n in data.get("tasks", []) or []:
         if not isinstance(n, str):
             raise TaskSetError(f"task set {path}: task entry {n!r} is not a string")
-        if n.startswith(DMC_PREFIX):
-            try:
-                check_dmc_name(n)
-            except ValueError as exc:
-                raise TaskSetError(f"task set {path}: {exc}") from exc
-        elif n not in known:
-            raise TaskSetError(f"task set {path}: {_unknown(n)}")
+        try:
+            task_kind(n)
+        except TaskSetError as exc:
+            raise TaskSetError(f"task set {path}: {exc}") from None
         if n not in names:
             names.append(n)
     if not names:

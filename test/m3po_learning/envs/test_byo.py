@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from m3po_learning.envs import UrdfError, make_env
-from m3po_learning.envs.byo import make_robot_task
+from m3po_learning.envs.registry import make_robot_task
 
 LINK = """
   <link name="{name}">
