@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from typing import NamedTuple
 
@@ -147,7 +146,7 @@ class ActingMixin:
         tasks,
         explore: bool = True,
         use_planner: bool | np.ndarray | None = None,
-        budget_ms: float | None = None,
+        deadline: float | None = None,
         slots: list[int] | None = None,
     ) -> ActOutput:
         """obs: (B, O) padded; tasks: B names or indices.
@@ -155,8 +154,9 @@ class ActingMixin:
         use_planner: a bool for all rows or a (B,) mask; None plans wherever the agent has a
         world model. Warm starts are kept per slot (default: the row index); a slot whose row
         the policy acted loses its stored plan, so the next plan starts from zeros.
+        deadline: `time.perf_counter()` time by which planning must stop (None: unbounded);
+        the planner then returns its best plan so far, or the policy's action.
         """
-        t_start = time.perf_counter()
         obs_t = torch.as_tensor(np.asarray(obs, np.float32), device=self.device)
         if obs_t.dim() != 2 or obs_t.shape[1] != self.obs_dim:
             raise ValueError(
@@ -201,9 +201,8 @@ class ActingMixin:
                 m.discounts[task[idx]],
                 prev_mean=self._warm_start(slots, rows),
                 explore=explore,
-                budget_ms=budget_ms,
+                deadline=deadline,
                 generator=self.generator,
-                t_start=t_start,
             )
             iterations, plan_ms = res.iterations, res.elapsed_ms
             if res.iterations > 0:

@@ -95,7 +95,6 @@ class PlannerConfig:
     temperature: float = 0.5  # MPPI temperature
     min_std: float = 0.05  # lower bound of the sampling std
     max_std: float = 2.0  # initial / upper bound of the sampling std
-    budget_ms: float = 0.0  # anytime time budget per act() call; 0 = no budget
     # inference precision: auto (bf16 on CUDA and CPUs with AMX/AVX512-BF16, else fp32),
     # float32 or bfloat16
     dtype: str = "auto"
@@ -117,7 +116,6 @@ class PlannerConfig:
             0 < self.min_std <= self.max_std,
             f"planner std bounds min_std={self.min_std}, max_std={self.max_std} invalid",
         )
-        _check(self.budget_ms >= 0, f"planner.budget_ms={self.budget_ms} must be >= 0")
         _check(
             self.dtype in ("auto", "float32", "bfloat16"),
             f"planner.dtype={self.dtype!r} not in auto/float32/bfloat16",
@@ -366,7 +364,9 @@ def read_yaml_config(path: Path, _seen: tuple = ()) -> dict:
 
 # Keys removed since format 1 checkpoints were written, and the value a missing model key had
 # before it existed (so an older checkpoint rebuilds the networks it was trained with).
-_REMOVED_KEYS = {"planner": ("optimism",)}
+# planner.budget_ms: the time limit is a deadline the caller passes to act() (the controller's
+# planner_budget_fraction, `m3po eval --budget-ms`), not a property of the model.
+_REMOVED_KEYS = {"planner": ("optimism", "budget_ms")}
 _LEGACY = {
     "model": {"out_norm": False, "init": "torch"},
     "planner": {"final_action": "mean"},

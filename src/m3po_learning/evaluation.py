@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -32,6 +33,8 @@ def evaluate(
     batched act() per step; an env that has finished its episode stops being planned for.
     `should_stop` is polled every step; when it returns True the evaluation ends at once
     with EvaluationStopped. `per_episode`, when given, receives every episode's return.
+    `budget_ms` bounds each step's planning: the planner's deadline is that long after the
+    step starts (None: unbounded).
     """
     tasks = list(tasks or agent.tasks)
     for t in tasks:
@@ -75,12 +78,13 @@ def _run(agent, env, rows, use_planner, budget_ms, progress, should_stop) -> lis
                     f"evaluation stopped after {int((~active).sum())} of {n} episodes"
                 )
             live = np.nonzero(active)[0]
+            deadline = None if budget_ms is None else time.perf_counter() + budget_ms * 1e-3
             out = agent.act(
                 obs[live],
                 ids[live].tolist(),
                 explore=False,
                 use_planner=use_planner,
-                budget_ms=budget_ms,
+                deadline=deadline,
                 slots=[slots[i] for i in live],
             )
             actions[:] = 0.0

@@ -1,4 +1,4 @@
-"""Batched MPPI planning in the latent space of the world model, with an anytime time budget."""
+"""Batched MPPI planning in the latent space of the world model, anytime under a deadline."""
 
 from __future__ import annotations
 
@@ -75,16 +75,39 @@ class MPPIPlanner:
 
     Candidate action sequences are N Gaussian samples plus P policy rollouts; each is scored
     G = sum_t gamma^t R(z_t, a_t) + gamma^H Q(z_H, pi(z_H)); the K best update the Gaussian with
-    softmax(temperature * G) weights. With a time budget the planner stops before an iteration
-    it could not finish and returns the best plan so far.
+    softmax(temperature * G) weights. Given a deadline the planner is anytime: it stops before
+    an iteration it could not finish by then and returns the best plan so far. Its one estimate
+    of an iteration's cost (`iteration_ms`) rises at once to any slower iteration it measures
+    (preemption, a busy core) and falls back slowly, so a deadline is kept without a second
+    margin kept elsewhere.
     """
 
     def __init__(self, cfg: PlannerConfig, action_dim: int, device: torch.device | str = "cpu"):
         self.cfg = cfg
         self.action_dim = action_dim
         self.device = torch.device(device)
-        self._iter_ms = 0.0  # running estimate of one iteration's cost, for the budget
+        self.iteration_ms = 0.0  # estimate of one iteration's cost, for deadlines (0: unknown)
         self.skip_decay = 0.85  # shrink factor of the estimate each time it stops an iteration
+        self.settle = 0.1  # weight of a faster iteration in the estimate (slower ones: 1)
+
+    def _measured(self, it_ms: float) -> None:
+        if it_ms >= self.iteration_ms:
+            self.iteration_ms = it_ms
+        else:
+            self.iteration_ms += self.settle * (it_ms - self.iteration_ms)
+
+    def fits(self, deadline: float | None) -> bool:
+        """Whether one more iteration can finish by `deadline` (time.perf_counter() seconds).
+
+        A skipped iteration shrinks the estimate, since it only updates when an iteration runs:
+        one preempted iteration must not switch planning off for good.
+        """
+        if deadline is None:
+            return True
+        if time.perf_counter() + self.iteration_ms * 1e-3 <= deadline:
+            return True
+        self.iteration_ms *= self.skip_decay
+        return False
 
     @torch.no_grad()
     def plan(
@@ -96,17 +119,16 @@ class MPPIPlanner:
         discount: torch.Tensor,
         prev_mean: torch.Tensor | None = None,
         explore: bool = False,
-        budget_ms: float | None = None,
+        deadline: float | None = None,
         generator: torch.Generator | None = None,
-        t_start: float | None = None,
     ) -> PlanResult:
         """z0: (B, L); emb: (B, E) or None; mask: (B, A); discount: (B,); prev_mean: (B, H, A).
 
-        budget_ms counts from t_start (defaults to now), so callers can include encoding time.
+        deadline: absolute `time.perf_counter()` time by which planning must be done; None
+        plans all iterations. With zero iterations done the policy proposal is returned.
         """
         cfg = self.cfg
-        t0 = time.perf_counter() if t_start is None else t_start
-        budget = cfg.budget_ms if budget_ms is None else budget_ms
+        t0 = time.perf_counter()
         B, L = z0.shape
         H, A, N, P = cfg.horizon, self.action_dim, cfg.num_samples, cfg.num_pi_trajs
         S = N + P
@@ -139,14 +161,8 @@ class MPPIPlanner:
 
         iterations = 0
         for _ in range(cfg.iterations):
-            if budget > 0:
-                elapsed = (time.perf_counter() - t0) * 1e3
-                if elapsed + self._iter_ms > budget:
-                    # The estimate only updates when an iteration runs, so one preempted
-                    # iteration could switch planning off for good; shrinking it on every skip
-                    # makes the planner measure a real iteration again after a few calls.
-                    self._iter_ms *= self.skip_decay
-                    break
+            if not self.fits(deadline):
+                break
             t_it = time.perf_counter()
             noise = torch.randn(B, N, H, A, device=dev, dtype=dt, generator=generator)
             actions[:, :N] = (mean[:, None] + std[:, None] * noise).clamp(-1, 1)
@@ -164,11 +180,10 @@ class MPPIPlanner:
             best_value = elite_val[:, 0]
             best_first = elites[:, 0, 0]
             iterations += 1
-            it_ms = (time.perf_counter() - t_it) * 1e3
-            self._iter_ms = it_ms if self._iter_ms == 0 else 0.8 * self._iter_ms + 0.2 * it_ms
+            self._measured((time.perf_counter() - t_it) * 1e3)
 
         if iterations == 0:
-            # Budget too short for one iteration: fall back to the best proposal we have.
+            # No time for one iteration: fall back to the best proposal we have.
             center = best_first
         elif cfg.final_action == "elite":
             # TD-MPC2: execute one elite drawn by its MPPI weight, not the weighted mean (a

@@ -27,6 +27,7 @@ class EnvSpec:
     control_dt: float = 0.02  # seconds between agent actions
     joint_names: tuple[str, ...] = ()  # actuated joints, in action order
     obs_parts: tuple[tuple[str, int], ...] = ()  # (name, size) of each observation part, in order
+    obs_layout: tuple[str, ...] = ()  # each part fully described (ObsPart.layout); () if unknown
     reward_range: tuple[float, float] = (0.0, 1.0)  # documented per-step reward bounds
     discount: float = field(default=-1.0)  # -1: derived from the episode length
 
@@ -52,6 +53,7 @@ class EnvSpec:
             "control_dt": self.control_dt,
             "joint_names": list(self.joint_names),
             "obs_parts": [list(p) for p in self.obs_parts],
+            "obs_layout": list(self.obs_layout),
             "reward_range": list(self.reward_range),
             "discount": self.discount,
         }
@@ -66,6 +68,7 @@ class EnvSpec:
             control_dt=float(d.get("control_dt", 0.02)),
             joint_names=tuple(d.get("joint_names", ())),
             obs_parts=tuple((str(n), int(s)) for n, s in d.get("obs_parts", ())),
+            obs_layout=tuple(str(x) for x in d.get("obs_layout", ())),
             reward_range=tuple(d.get("reward_range", (0.0, 1.0))),
             discount=float(d.get("discount", -1.0)),
         )

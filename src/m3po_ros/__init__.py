@@ -11,7 +11,6 @@ _EXPORTS = {
     "ControlLoop": "control_loop",
     "SensorSnapshot": "control_loop",
     "TickResult": "control_loop",
-    "JointLimits": "safety",
     "SafetyConfig": "safety",
     "SafetyLayer": "safety",
     "SafetyState": "safety",

@@ -12,11 +12,14 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from m3po_ros.safety import JointLimits, SafetyConfig, SafetyLayer, SafetyState
+if TYPE_CHECKING:  # the spec only; importing m3po_learning.envs loads MuJoCo
+    from m3po_learning.envs.action import ActionSpec
+
+from m3po_ros.safety import SafetyConfig, SafetyLayer, SafetyState
 from m3po_ros.tick_stats import TickStats
 
 log = logging.getLogger(__name__)
@@ -57,8 +60,34 @@ class TaskContext:
     task: str
     obs_spec: object  # m3po_learning.envs.ObservationSpec shared with the env
     joint_names: tuple[str, ...]  # actuated joints, command order
-    effort_max: np.ndarray  # (J,) URDF effort limit: normalised action 1 -> this effort
+    action_spec: ActionSpec  # action <-> effort, and the limits the safety layer enforces
     safety: SafetyLayer
+
+
+def observation_mismatch(stored, current) -> str:
+    """Why a checkpoint's EnvSpec cannot drive today's env of the same task ("" if it can).
+
+    Compares the actuated joints (command order) and the observation part by part (each
+    part's kind, joints, inputs, frames and size) where the checkpoint recorded them, so a
+    reordered observation of the same length is refused; older checkpoints that stored only
+    (name, size) per part or only obs_dim are compared on what they have.
+    """
+    if tuple(stored.joint_names) != tuple(current.joint_names):
+        return (
+            f"the checkpoint drives joints {list(stored.joint_names)}, the env "
+            f"{list(current.joint_names)}"
+        )
+    for field_name in ("obs_layout", "obs_parts"):
+        ours, theirs = getattr(stored, field_name), getattr(current, field_name)
+        if ours:
+            if tuple(ours) != tuple(theirs):
+                return (
+                    f"the checkpoint's observation is {list(ours)}, the env builds {list(theirs)}"
+                )
+            return ""
+    if stored.obs_dim != current.obs_dim:
+        return f"the checkpoint's obs_dim is {stored.obs_dim}, the env's {current.obs_dim}"
+    return ""
 
 
 def build_contexts(
@@ -82,21 +111,15 @@ def build_contexts(
             env = make_env(spec.task)
         except TaskSetError as exc:
             raise ControlError(f"checkpoint task {spec.task!r} is not available: {exc}") from exc
-        if tuple(env.spec.joint_names) != tuple(spec.joint_names) or (
-            env.spec.obs_dim != spec.obs_dim
-        ):
-            raise ControlError(
-                f"checkpoint task {spec.task!r} has joints {spec.joint_names} and obs_dim "
-                f"{spec.obs_dim}, the env has {env.spec.joint_names} and {env.spec.obs_dim}"
-            )
-        limits = JointLimits.from_urdf(env.spec.joint_names, env.joint_limits())
-        joints = tuple(env.spec.joint_names)
+        mismatch = observation_mismatch(spec, env.spec)
+        if mismatch:
+            raise ControlError(f"checkpoint task {spec.task!r}: {mismatch}")
+        action_spec = env.action_spec
+        joints = action_spec.names
         safety = safety_by_joints.get(joints)
         if safety is None:
-            safety = safety_by_joints[joints] = SafetyLayer(limits, safety_config)
-        out[spec.task] = TaskContext(
-            spec.task, env.observation_spec, joints, limits.effort_max, safety
-        )
+            safety = safety_by_joints[joints] = SafetyLayer(action_spec, safety_config)
+        out[spec.task] = TaskContext(spec.task, env.observation_spec, joints, action_spec, safety)
         env.close()
     return out
 
@@ -137,11 +160,6 @@ class ControlLoop:
         self.tick_ms = TickStats()
         self.act_ms = TickStats()
         self.iterations = TickStats(200)
-        # How far planning calls ran past the budget they were given (preemption, a slow
-        # iteration): the 95th percentile is kept back from the next budgets.
-        self.overshoot_ms = TickStats(200)
-        self.margin_ms = 0.0
-        self._planned_calls = 0
         self.ticks = 0
         self.overruns = 0  # ticks whose computation took longer than the period
         self.model_errors = 0
@@ -187,12 +205,9 @@ class ControlLoop:
         if self.use_planner:
             for _ in range(WARMUP_PLANS):
                 agent.act(
-                    obs, [self.task], explore=False, use_planner=True, budget_ms=0.0, slots=[0]
+                    obs, [self.task], explore=False, use_planner=True, deadline=None, slots=[0]
                 )
         agent.reset_warm_start()
-        # numpy's percentile code runs its lazy set-up on its first call (about 5 ms here):
-        # that call must not be the tick that first learns the budget margin.
-        np.percentile(np.arange(4.0), 95)
         return contexts
 
     def offer(self, agent, contexts: dict[str, TaskContext]) -> None:
@@ -209,7 +224,13 @@ class ControlLoop:
             self.set_estop(self.estop)
 
     def budget_ms(self) -> float:
+        """The planner's share of a tick: its deadline is this long after the tick starts."""
         return self.budget_fraction * self.period_s * 1000.0
+
+    def planner_iteration_ms(self) -> float:
+        """The planner's estimate of one iteration's cost (what the deadline is held to)."""
+        planner = getattr(self.agent, "planner", None)
+        return math.nan if planner is None else float(planner.iteration_ms)
 
     # -- the tick --------------------------------------------------------------------------
     def tick(self, snap: SensorSnapshot, now_s: float | None = None) -> TickResult:
@@ -233,25 +254,22 @@ class ControlLoop:
                     raise ValueError("observation contains NaN/Inf")
                 agent = self.agent
                 padded = agent.pad_obs(obs, self.task)[None]
-                # The planner's budget counts from inside act(); what this tick already
-                # spent is taken off so that the whole tick stays inside the fraction.
-                spent_ms = (time.perf_counter() - t0) * 1000.0
-                budget = max(self.budget_ms() - spent_ms - self.margin_ms, 0.0)
+                # One deadline for the whole tick: the planner stops before an iteration it
+                # could not finish by then (the rest of the period is for safety and sending).
+                deadline = t0 + self.budget_ms() * 1e-3
                 ta = time.perf_counter()
                 out = agent.act(
                     padded,
                     [self.task],
                     explore=False,
-                    use_planner=self.use_planner and budget > 0.0,
-                    budget_ms=budget,
+                    use_planner=self.use_planner,
+                    deadline=deadline,
                     slots=[0],
                 )
                 act_ms = (time.perf_counter() - ta) * 1000.0
                 action = out.action[0, : len(ctx.joint_names)].astype(np.float64)
-                effort = action * ctx.effort_max
+                effort = ctx.action_spec.to_effort(action)
                 planned, iterations = bool(out.planned[0]), int(out.iterations)
-                if self.use_planner and budget > 0.0:
-                    self._learn_margin(act_ms - budget)
             except (KeyError, ValueError, RuntimeError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
         if error:
@@ -269,14 +287,6 @@ class ControlLoop:
         if tick_ms > self.period_s * 1000.0:
             self.overruns += 1
         return TickResult(command, state, obs, planned, iterations, act_ms, tick_ms, error)
-
-    def _learn_margin(self, overshoot_ms: float) -> None:
-        self.overshoot_ms.add(overshoot_ms)
-        self._planned_calls += 1
-        if self._planned_calls % 20 == 0:
-            # Bounded to half the budget so that planning never switches itself off.
-            p95 = self.overshoot_ms.percentile(95)
-            self.margin_ms = min(max(p95, 0.0), 0.5 * self.budget_ms())
 
     def stop_command(self) -> np.ndarray:
         """Zero effort for the active robot (on deactivate / shutdown)."""

@@ -71,7 +71,7 @@ def controller_values(
         "act_ms_p50": loop.act_ms.percentile(50),
         "act_ms_p99": loop.act_ms.percentile(99),
         "budget_ms": loop.budget_ms(),
-        "budget_margin_ms": loop.margin_ms,
+        "planner_iteration_ms": loop.planner_iteration_ms(),
         "planner_iterations_mean": loop.iterations.mean(),
         "latency_ms_p50": stats["latency"].percentile(50),
         "latency_ms_p99": stats["latency"].percentile(99),

@@ -8,11 +8,15 @@ bug upstream produce, NaN/Inf never reaches `joint_commands`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the spec only; importing m3po_learning.envs loads MuJoCo
+    from m3po_learning.envs.action import ActionSpec
 
 
 class SafetyState(StrEnum):
@@ -23,32 +27,6 @@ class SafetyState(StrEnum):
     STALE = "stale"  # joint_states older than the timeout: safe command (watchdog)
     ESTOP = "estop"  # e-stop engaged: zero effort immediately, latched until released
     REJECTED = "rejected"  # model command or sensor reading was NaN/Inf: safe command
-
-
-@dataclass(frozen=True)
-class JointLimits:
-    """Limits of the actuated joints in command order, from the URDF."""
-
-    names: tuple[str, ...]  # actuated joints, in command order
-    pos_lo: np.ndarray  # (J,) lower position limit (-inf if none), rad or m
-    pos_hi: np.ndarray  # (J,) upper position limit (+inf if none), rad or m
-    vel_max: np.ndarray  # (J,) velocity limit (+inf if none), rad/s or m/s
-    effort_max: np.ndarray  # (J,) effort limit, N m or N (finite, > 0)
-
-    @classmethod
-    def from_urdf(
-        cls, names: Sequence[str], limits: Mapping[str, tuple[float, float, float, float]]
-    ) -> JointLimits:
-        """Build from `env.joint_limits()`: {name: (pos_lo, pos_hi, vel_limit, effort_limit)}."""
-        missing = [n for n in names if n not in limits]
-        if missing:
-            raise KeyError(f"no URDF limits for joints {missing} (have {sorted(limits)})")
-        rows = np.array([limits[n] for n in names], np.float64).reshape(len(names), 4)
-        vel = np.where(rows[:, 2] > 0, rows[:, 2], np.inf)
-        eff = rows[:, 3]
-        if not np.all(np.isfinite(eff) & (eff > 0)):
-            raise ValueError(f"effort limits of {list(names)} must be finite and > 0: {eff}")
-        return cls(tuple(names), rows[:, 0], rows[:, 1], vel, eff)
 
 
 @dataclass(frozen=True)
@@ -93,7 +71,7 @@ class SafetyLayer:
     is immediate.
     """
 
-    def __init__(self, limits: JointLimits, config: SafetyConfig) -> None:
+    def __init__(self, limits: ActionSpec, config: SafetyConfig) -> None:
         self.limits = limits
         self.config = config
         self.effort_max = limits.effort_max * config.max_effort_fraction

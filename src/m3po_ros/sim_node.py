@@ -106,9 +106,7 @@ class SimNode(Node):
 
         self.env = make_env(task, seed=self.params.seed, randomize=self.params.randomize)
         self.task = task
-        self.effort_max = np.array(
-            [self.env.joint_limits()[j][3] for j in self.env.spec.joint_names]
-        )
+        self.action_spec = self.env.action_spec
         self.get_logger().info(
             f"simulating {task}: joints {list(self.env.spec.joint_names)}, "
             f"dt {self.env.spec.control_dt} s, randomize={self.params.randomize}"
@@ -163,7 +161,7 @@ class SimNode(Node):
     # -- stepping --------------------------------------------------------------------------
     def _on_command(self, msg: Float64MultiArray) -> None:
         try:
-            effort = msg_to_command(msg, len(self.effort_max))
+            effort = msg_to_command(msg, self.action_spec.dim)
         except MessageError as exc:
             self.bad_commands += 1
             self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
@@ -179,9 +177,9 @@ class SimNode(Node):
 
     def _step(self) -> None:
         fresh = time.monotonic() - self._command_time <= self.params.command_timeout_s
-        action = np.zeros(len(self.effort_max))
+        action = np.zeros(self.action_spec.dim)
         if self._command is not None and (fresh or self.params.real_time_factor == 0):
-            action = np.clip(self._command / self.effort_max, -1.0, 1.0)
+            action = self.action_spec.to_action(self._command)
         self.obs, reward, terminated, truncated, _ = self.env.step(action)
         if self._transitions_pub is not None:
             self._ep["action"].append(action)

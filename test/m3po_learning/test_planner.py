@@ -31,7 +31,7 @@ class QuadraticModel(LatentModel):
         return torch.zeros(z.shape[0], self.target.shape[-1])
 
 
-def _plan(cfg, target, mask, prev=None, budget=None, seed=0, model=None):
+def _plan(cfg, target, mask, prev=None, budget_ms=None, seed=0, model=None):
     planner = MPPIPlanner(cfg, action_dim=target.shape[-1])
     g = torch.Generator().manual_seed(seed)
     B = mask.shape[0]
@@ -44,7 +44,7 @@ def _plan(cfg, target, mask, prev=None, budget=None, seed=0, model=None):
         torch.full((B,), 0.99),
         prev_mean=prev,
         explore=False,
-        budget_ms=budget,
+        deadline=None if budget_ms is None else time.perf_counter() + budget_ms * 1e-3,
         generator=g,
     )
 
@@ -105,22 +105,43 @@ def test_same_seed_same_plan():
     assert not torch.equal(a, c)
 
 
-def test_time_budget_returns_best_so_far():
+def _plan_once(planner, model, deadline):
+    one = torch.ones(1, 1)
+    return planner.plan(
+        model, torch.zeros(1, 8), None, one, torch.tensor([0.99]), deadline=deadline
+    )
+
+
+def test_deadline_returns_best_so_far():
     target = torch.tensor([0.3])
-    # Each iteration costs ~3 x 10 ms; a 45 ms budget cannot fit all 10 iterations.
+    # Each iteration costs ~3 x 10 ms; 45 ms from now cannot fit all 10 iterations.
     model = QuadraticModel(target, delay_s=0.010)
     cfg = PlannerConfig(iterations=10, final_action="mean")
-    res = _plan(cfg, target, torch.ones(1, 1), budget=45.0, model=model)
+    res = _plan(cfg, target, torch.ones(1, 1), budget_ms=45.0, model=model)
     assert 1 <= res.iterations < 10
     assert abs(float(res.action[0, 0]) - 0.3) < 0.3
-    # An impossible budget still returns an action: the policy proposal, with zero iterations.
+    # A deadline already past still returns an action: the policy proposal, zero iterations.
     planner = MPPIPlanner(cfg, action_dim=1)
-    planner._iter_ms = 30.0
-    res0 = planner.plan(
-        model, torch.zeros(1, 8), None, torch.ones(1, 1), torch.tensor([0.99]), budget_ms=1.0
-    )
+    res0 = _plan_once(planner, model, time.perf_counter() - 1.0)
     assert res0.iterations == 0
     assert res0.action.shape == (1, 1)
+    # No deadline: every iteration runs, whatever the estimate says.
+    planner.iteration_ms = 1e6
+    assert _plan_once(planner, model, None).iterations == 10
+
+
+def test_iteration_estimate_rises_at_once_and_settles_slowly():
+    """The planner's one estimator: a slower iteration is believed at once, faster ones slowly."""
+    planner = MPPIPlanner(PlannerConfig(), action_dim=1)
+    planner._measured(2.0)
+    assert planner.iteration_ms == 2.0
+    planner._measured(8.0)  # preempted: the next deadlines must account for it
+    assert planner.iteration_ms == 8.0
+    planner._measured(2.0)
+    assert 2.0 < planner.iteration_ms < 8.0
+    for _ in range(200):
+        planner._measured(2.0)
+    assert planner.iteration_ms == pytest.approx(2.0, rel=1e-3)
 
 
 @pytest.mark.parametrize("bad", [{"num_elites": 10_000}, {"min_std": 3.0}, {"horizon": 0}])
@@ -132,16 +153,11 @@ def test_bad_planner_config_rejected(bad):
 
 
 def test_inflated_iteration_estimate_recovers():
-    """One slow (preempted) iteration must not switch budgeted planning off for good."""
+    """One slow (preempted) iteration must not switch deadline planning off for good."""
     target = torch.tensor([0.3])
     planner = MPPIPlanner(PlannerConfig(iterations=3), action_dim=1)
-    planner._iter_ms = 500.0  # as after an iteration preempted for half a second
+    planner.iteration_ms = 500.0  # as after an iteration preempted for half a second
     model = QuadraticModel(target)
-    its = [
-        planner.plan(
-            model, torch.zeros(1, 8), None, torch.ones(1, 1), torch.tensor([0.99]), budget_ms=20.0
-        ).iterations
-        for _ in range(40)
-    ]
+    its = [_plan_once(planner, model, time.perf_counter() + 0.020).iterations for _ in range(40)]
     assert its[0] == 0
     assert its[-1] >= 1

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from m3po_ros.control_loop import ControlError, ControlLoop, SensorSnapshot
+from m3po_ros.control_loop import ControlError, ControlLoop, SensorSnapshot, observation_mismatch
 from m3po_ros.safety import SafetyConfig, SafetyState
 
 TASK = "arm2/reach"
@@ -45,7 +45,7 @@ def test_tick_observation_equals_env_and_command_matches_policy(agent):
     ).action[0, :2]
     # Acting may run in bfloat16 (AMX / AVX512-BF16 CPUs): one bf16 step is 0.4% relative.
     np.testing.assert_allclose(
-        res.command, expected * loop.context.effort_max, rtol=1e-2, atol=1e-3
+        res.command, loop.context.action_spec.to_effort(expected), rtol=1e-2, atol=1e-3
     )
 
 
@@ -99,12 +99,12 @@ def test_task_switch_checks_robot_and_swap_is_installed_by_next_tick(agent):
     assert loop.agent is other and loop.swaps == 1
 
 
-class _SlowAgent:
-    """The real agent, but every planning call runs 3 ms past its budget (like preemption)."""
+class _RecordingAgent:
+    """The real agent; records the deadline of each act() call and when the call began."""
 
     def __init__(self, agent) -> None:
         self._agent = agent
-        self.budgets: list[float] = []
+        self.calls: list[tuple[float, float | None]] = []
 
     def __getattr__(self, name):
         return getattr(self._agent, name)
@@ -112,25 +112,27 @@ class _SlowAgent:
     def act(self, obs, tasks, **kw):
         import time
 
-        out = self._agent.act(obs, tasks, **kw)
-        if kw.get("use_planner"):
-            self.budgets.append(kw["budget_ms"])
-            time.sleep((kw["budget_ms"] + 3.0) / 1000.0)
-        return out
+        self.calls.append((time.perf_counter(), kw.get("deadline")))
+        return self._agent.act(obs, tasks, **kw)
 
 
-def test_planner_budget_learns_its_overshoot(agent):
+def test_one_deadline_per_tick_counts_from_the_tick_start(agent):
+    """The planner's deadline is tick start + budget: what the tick spent before act() counts."""
+    import time
+
     from m3po_learning.envs import make_env
 
     env = make_env(TASK, 6)
     env.reset(6)
-    slow = _SlowAgent(agent)
-    loop = ControlLoop(slow, TASK, SafetyConfig(), 0.02, use_planner=True, budget_fraction=0.5)
-    for _ in range(40):
-        loop.tick(snapshot_of(env), now_s=0.0)
-    assert 2.5 <= loop.margin_ms <= 5.0  # 0.5 * budget is the cap
-    assert slow.budgets[-1] <= 10.0 - loop.margin_ms + 1e-9
-    assert slow.budgets[0] > slow.budgets[-1] + 2.0
+    rec = _RecordingAgent(agent)
+    loop = ControlLoop(rec, TASK, SafetyConfig(), 0.02, use_planner=True, budget_fraction=0.5)
+    rec.calls.clear()  # the warm-up calls in prepare() plan without a deadline
+    snap = snapshot_of(env)
+    before = time.perf_counter()
+    loop.tick(snap, now_s=0.0)
+    called, deadline = rec.calls[-1]
+    assert loop.budget_ms() == pytest.approx(10.0)
+    assert before <= deadline - 0.010 <= called
 
 
 def test_planner_recovers_from_an_inflated_iteration_estimate(agent):
@@ -140,9 +142,35 @@ def test_planner_recovers_from_an_inflated_iteration_estimate(agent):
     env.reset(7)
     loop = make_loop(agent, use_planner=True, budget_fraction=0.6)  # 12 ms
     loop.contexts = loop.prepare(agent)
-    agent.planner._iter_ms = 40.0  # as after one preempted iteration
+    agent.planner.iteration_ms = 40.0  # as after one preempted iteration
     results = [loop.tick(snapshot_of(env), now_s=0.0) for _ in range(150)]
     assert results[0].iterations == 0
     # The planner shrinks its estimate on every skipped iteration, so it fits the budget and
     # an iteration runs again (a preempted one may push it up again on a loaded machine).
     assert sum(r.iterations > 0 for r in results[25:]) >= 1
+
+
+def test_reordered_observation_of_the_same_size_is_refused():
+    """Same joints, same obs_dim, two parts swapped: a checkpoint trained on one is refused."""
+    import dataclasses
+
+    from m3po_learning.envs import make_env
+
+    env = make_env(TASK)
+    spec = env.spec
+    assert len(spec.obs_layout) >= 2
+    assert observation_mismatch(spec, spec) == ""
+    swapped = dataclasses.replace(
+        spec,
+        obs_layout=(spec.obs_layout[1], spec.obs_layout[0], *spec.obs_layout[2:]),
+        obs_parts=(spec.obs_parts[1], spec.obs_parts[0], *spec.obs_parts[2:]),
+    )
+    assert swapped.obs_dim == spec.obs_dim
+    assert spec.obs_layout[0] in observation_mismatch(swapped, spec)
+    # A checkpoint from before obs_layout is compared on its (name, size) parts.
+    legacy = dataclasses.replace(swapped, obs_layout=())
+    assert "observation" in observation_mismatch(legacy, spec)
+    assert observation_mismatch(dataclasses.replace(spec, obs_layout=()), spec) == ""
+    # Different joints in command order are named.
+    other = dataclasses.replace(spec, joint_names=spec.joint_names[::-1])
+    assert "joints" in observation_mismatch(other, spec)

@@ -62,7 +62,7 @@ def live_bags(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("live")
     env = make_env(TASK)
-    effort = np.array([env.joint_limits()[j][3] for j in env.spec.joint_names])
+    action_spec = env.action_spec
     sim = node_process(
         "sim_node", {"task": TASK, "seed": 7, "real_time_factor": 1.0}, log=d / "sim.log"
     )
@@ -77,11 +77,11 @@ def live_bags(tmp_path_factory):
     stop = threading.Event()
 
     def drive() -> None:  # 50 Hz, the task's control rate
-        rng, a = np.random.default_rng(0), np.zeros(len(effort))
+        rng, a = np.random.default_rng(0), np.zeros(action_spec.dim)
         nxt = time.monotonic()
         while not stop.is_set():
             a = np.clip(0.8 * a + 0.5 * rng.uniform(-1, 1, len(a)), -0.8, 0.8)
-            pub.publish(Float64MultiArray(data=(a * effort).tolist()))
+            pub.publish(Float64MultiArray(data=action_spec.to_effort(a).tolist()))
             nxt += 0.02
             time.sleep(max(0.0, nxt - time.monotonic()))
 

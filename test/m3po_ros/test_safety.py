@@ -3,24 +3,20 @@
 import numpy as np
 import pytest
 
-from m3po_ros.safety import JointLimits, SafetyConfig, SafetyLayer, SafetyState
+from m3po_learning.envs.action import ActionSpec, JointLimit
+from m3po_ros.safety import SafetyConfig, SafetyLayer, SafetyState
 
-URDF = {"a": (-1.0, 1.0, 2.0, 4.0), "b": (-np.inf, np.inf, 3.0, 1.0), "c": (0, 0, 0, 9.0)}
+URDF = {
+    "a": JointLimit("a", 4.0, 2.0, (-1.0, 1.0)),
+    "b": JointLimit("b", 1.0, 3.0, (-np.inf, np.inf)),
+    "c": JointLimit("c", 9.0, 0.0, (0.0, 0.0)),
+}
 DT = 0.02
 
 
 def layer(**kw) -> SafetyLayer:
     cfg = SafetyConfig(**{"max_effort_rate": 1e6, **kw})
-    return SafetyLayer(JointLimits.from_urdf(["a", "b"], URDF), cfg)
-
-
-def test_limits_from_urdf_in_command_order():
-    lim = JointLimits.from_urdf(["b", "a"], URDF)
-    assert lim.names == ("b", "a")
-    np.testing.assert_array_equal(lim.effort_max, [1.0, 4.0])
-    np.testing.assert_array_equal(lim.vel_max, [3.0, 2.0])
-    with pytest.raises(KeyError, match="missing|no URDF limits"):
-        JointLimits.from_urdf(["zzz"], URDF)
+    return SafetyLayer(ActionSpec.from_limits(["a", "b"], URDF), cfg)
 
 
 def test_effort_clipped_to_urdf_limit_and_fraction():

@@ -99,8 +99,7 @@ class _TaskView:
                 f"definition drives {list(env.spec.joint_names)}"
             )
         self.action_joints = list(env.spec.joint_names)
-        limits = env.joint_limits()
-        self.effort = np.array([limits[j][3] for j in self.action_joints], np.float64)
+        self.action_spec = env.action_spec
         robot_joints = list(env.robot.joint_names)
         obs_joints = list(self.obs_spec.joint_names)
         # Every robot joint the message carries (the reward may read any), obs joints first.
@@ -322,14 +321,14 @@ def _episodes(
         x = tl.values[np.maximum(ticks.inputs[k], 0)]
         jump |= np.linalg.norm(np.diff(x, axis=0), axis=1) > options.max_input_jump
     starts[1:] |= jump
-    actions = cmd.values[ticks.command] / view.effort
-    clipped = np.abs(actions) > 1.0
-    actions = np.clip(actions, -1.0, 1.0)
+    efforts = cmd.values[ticks.command]
+    clipped = view.action_spec.saturated(efforts)
+    actions = view.action_spec.to_action(efforts)
     n_clipped = int(clipped.any(axis=1)[ticks.valid].sum())
     if ticks.valid.sum() and n_clipped > options.clip_warn_frac * ticks.valid.sum():
         bag.warn(
             f"bag {name}: {n_clipped} of {int(ticks.valid.sum())} commands exceed the "
-            f"effort limits {view.effort.tolist()} and were clipped to [-1, 1]"
+            f"effort limits {view.action_spec.effort_max.tolist()} and were clipped to [-1, 1]"
         )
     build = view.obs_spec.build
     joints = view.state_joints

@@ -69,7 +69,7 @@ def write_sim_bag(
     T = ts.types
     env = make_env(task, seed=seed)
     policy = policy or smooth_random_policy(env.spec.action_dim, seed)
-    effort = np.array([env.joint_limits()[j][3] for j in env.spec.joint_names])
+    action_spec = env.action_spec
     dt_ns = int(round(env.spec.control_dt * 1e9))
     ep_len = o.episode_steps or env.spec.episode_length
     rng = np.random.default_rng(seed + 1)
@@ -120,7 +120,8 @@ def write_sim_bag(
             )
         action = np.asarray(policy(obs), np.float64)
         cmd = T["std_msgs/msg/Float64MultiArray"](
-            layout=T["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0), data=action * effort
+            layout=T["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0),
+            data=action_spec.to_effort(action),
         )
         # causal: the controller answers the state it received, after its compute latency
         records.append(

@@ -1,5 +1,6 @@
 """MuJoCo robot suite: URDF robots, tasks, task sets, vectorised stepping, randomisation."""
 
+from m3po_learning.envs.action import ActionSpec, JointLimit
 from m3po_learning.envs.dmc import DmcEnv
 from m3po_learning.envs.env import Env
 from m3po_learning.envs.observation import ObservationSpec, ObsPart
@@ -24,8 +25,10 @@ from m3po_learning.envs.vector import VectorEnv
 from m3po_learning.envs.video import contact_sheet, record_video, record_videos
 
 __all__ = [
+    "ActionSpec",
     "DmcEnv",
     "Env",
+    "JointLimit",
     "ObsPart",
     "ObservationSpec",
     "Randomization",

@@ -14,6 +14,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from m3po_learning.envs.action import ActionSpec, JointLimit
 from m3po_learning.envs.observation import ObservationSpec
 from m3po_learning.types import EnvSpec
 
@@ -95,6 +96,7 @@ class DmcObservationSpec(ObservationSpec):
         self._env = env
         obs = env.task.get_observation(env.physics)
         self.parts = tuple((k, int(np.asarray(v).size)) for k, v in obs.items())
+        self.layout = tuple(f"{k}:dmc[{size}]" for k, size in self.parts)
         self.part_defs = ()
         self.obs_dim = sum(s for _, s in self.parts)
         m = env.physics.model
@@ -157,6 +159,7 @@ class DmcEnv:
             control_dt=env.control_timestep() * ACTION_REPEAT,
             joint_names=act_joints,
             obs_parts=self.observation_spec.parts,
+            obs_layout=self.observation_spec.layout,
             reward_range=(0.0, float(ACTION_REPEAT)),
         )
         self.model = m
@@ -202,23 +205,36 @@ class DmcEnv:
     def task_inputs(self) -> dict[str, np.ndarray]:
         return {}
 
-    def joint_limits(self) -> dict[str, tuple[float, float, float, float]]:
+    def joint_limits(self) -> dict[str, JointLimit]:
+        """Limits of the observed joints and of every actuated one, by name.
+
+        The effort limit of an actuated joint is its actuator's |gear| x control range (what
+        an action of 1 applies); velocity limits are not modelled by dm_control (inf).
+        """
         m = self.model
+        effort: dict[str, float] = {}
+        for k in range(m.nu):
+            if m.actuator_trntype[k] == mujoco.mjtTrn.mjTRN_JOINT:
+                name = m.joint(m.actuator_trnid[k, 0]).name
+            else:
+                name = m.actuator(k).name
+            effort[name] = float(
+                abs(m.actuator_gear[k, 0]) * np.abs(m.actuator_ctrlrange[k]).max()
+            )
         out = {}
-        for name in self.observation_spec.joint_names:
-            j = m.joint(name)
-            lo, hi = (j.range[0], j.range[1]) if j.limited[0] else (-np.inf, np.inf)
-            effort = 0.0
-            for k in range(m.nu):
-                if (
-                    m.actuator_trntype[k] == mujoco.mjtTrn.mjTRN_JOINT
-                    and m.actuator_trnid[k, 0] == j.id
-                ):
-                    effort = float(
-                        abs(m.actuator_gear[k, 0]) * np.abs(m.actuator_ctrlrange[k]).max()
-                    )
-            out[name] = (float(lo), float(hi), float("inf"), effort)
+        for name in dict.fromkeys((*self.observation_spec.joint_names, *effort)):
+            lo, hi = -np.inf, np.inf
+            if name in self.observation_spec.joint_names:
+                j = m.joint(name)
+                if j.limited[0]:
+                    lo, hi = float(j.range[0]), float(j.range[1])
+            out[name] = JointLimit(name, effort.get(name, 0.0), np.inf, (lo, hi))
         return out
+
+    @property
+    def action_spec(self) -> ActionSpec:
+        """Actuated joints (or actuators) in action order with their effort limits."""
+        return ActionSpec.from_limits(self.spec.joint_names, self.joint_limits())
 
     def render(self, width: int = 320, height: int = 240) -> np.ndarray:
         return self._env.physics.render(height=height, width=width, camera_id=0)

@@ -7,6 +7,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from m3po_learning.envs.action import ActionSpec, JointLimit
 from m3po_learning.envs.observation import ObservationSpec
 from m3po_learning.envs.randomization import Randomization, Randomizer
 from m3po_learning.envs.robot import Robot
@@ -55,6 +56,7 @@ class Env:
             control_dt=task.control_dt,
             joint_names=self.robot.actuated_joints,
             obs_parts=obs.parts,
+            obs_layout=obs.layout,
             reward_range=tuple(task.reward_range),
         )
         r = self.robot
@@ -208,9 +210,14 @@ class Env:
         """Current task inputs by name (e.g. {"goal": xyz (3,)}), copied."""
         return {k: np.array(v, np.float64) for k, v in self.task.inputs().items()}
 
-    def joint_limits(self) -> dict[str, tuple[float, float, float, float]]:
-        """URDF limits per joint: (pos_lo, pos_hi, vel_limit, effort_limit)."""
+    def joint_limits(self) -> dict[str, JointLimit]:
+        """URDF limits of every robot joint by name."""
         return self.robot.joint_limits()
+
+    @property
+    def action_spec(self) -> ActionSpec:
+        """Actuated joints in action order with their limits: action 1 = the effort limit."""
+        return self.robot.action_spec
 
     @property
     def episode_params(self) -> dict[str, float]:

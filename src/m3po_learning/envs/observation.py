@@ -34,6 +34,14 @@ class ObsPart:
             raise ValueError(f"ObsPart {self.name!r}: kind={self.kind!r} not in {_KINDS}")
 
     @property
+    def layout(self) -> str:
+        """This part in full, e.g. "q:joint_sincos(j1,j2)[4]": equal strings, equal blocks."""
+        what = ",".join(self.joints) or self.source
+        if self.frame:
+            what = f"{what}-{self.frame}" if self.source else self.frame
+        return f"{self.name}:{self.kind}({what})[{self.size}]"
+
+    @property
     def size(self) -> int:
         if self.kind == "joint_sincos":
             return 2 * len(self.joints)
@@ -203,6 +211,7 @@ class ObservationSpec:
             if p.source
         }
         self.parts: tuple[tuple[str, int], ...] = tuple((p.name, p.size) for p in self.part_defs)
+        self.layout: tuple[str, ...] = tuple(p.layout for p in self.part_defs)
         self.obs_dim = sum(s for _, s in self.parts)
         if self.obs_dim <= 0:
             raise ValueError(f"ObservationSpec {task!r}: no observation parts")

@@ -9,6 +9,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from m3po_learning.envs.action import ActionSpec, JointLimit
 from m3po_learning.envs.paths import urdf_path
 from m3po_learning.envs.urdf_info import UrdfError, UrdfJoint, read_urdf_joints
 
@@ -179,17 +180,23 @@ class Robot:
         self.nstep_cache: dict[float, int] = {}
         self._limits = self._read_limits()
 
-    def _read_limits(self) -> dict[str, tuple[float, float, float, float]]:
+    def _read_limits(self) -> dict[str, JointLimit]:
         by_name = {j.name: j for j in self.urdf_joints}
-        out = {}
-        for name in self.joint_names:
-            j = by_name[name]
-            out[name] = (j.lower, j.upper, j.velocity, j.effort)
-        return out
+        return {
+            n: JointLimit(
+                n, by_name[n].effort, by_name[n].velocity, (by_name[n].lower, by_name[n].upper)
+            )
+            for n in self.joint_names
+        }
 
-    def joint_limits(self) -> dict[str, tuple[float, float, float, float]]:
-        """URDF limits per joint: (pos_lo, pos_hi, vel_limit, effort_limit); +-inf if none."""
+    def joint_limits(self) -> dict[str, JointLimit]:
+        """URDF limits of every robot joint by name (+-inf where the URDF gives none)."""
         return dict(self._limits)
+
+    @property
+    def action_spec(self) -> ActionSpec:
+        """The actuated joints' limits in action order: what an action of 1 means."""
+        return ActionSpec.from_limits(self.actuated_joints, self._limits)
 
     def nstep(self, control_dt: float) -> int:
         """Physics steps per control period; `control_dt` must be a multiple of the timestep."""
@@ -207,7 +214,7 @@ class Robot:
 
     def joint_range(self, name: str) -> tuple[float, float]:
         """Position range of a joint, (-pi, pi) for continuous joints."""
-        lo, hi, _, _ = self._limits[name]
+        lo, hi = self._limits[name].position
         if not math.isfinite(lo) or not math.isfinite(hi):
             return -math.pi, math.pi
         return lo, hi

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from m3po_learning.envs import UrdfError, make_env
+from m3po_learning.envs import JointLimit, UrdfError, make_env
 from m3po_learning.envs.registry import make_robot_task
 
 LINK = """
@@ -51,7 +51,7 @@ def test_user_urdf_becomes_a_task(tmp_path, task):
     assert env.spec.joint_names == ("j1", "j2", "j3")
     assert env.observation_spec.frame_names == ("tip",)
     limits = env.joint_limits()
-    assert limits["j2"] == (-1.5, 1.5, 2.0, 4.0)
+    assert limits["j2"] == JointLimit("j2", effort=4.0, velocity=2.0, position=(-1.5, 1.5))
     obs, _ = env.reset()
     rewards = []
     for a in np.random.default_rng(0).uniform(-1, 1, (150, 3)):

@@ -18,10 +18,16 @@ def test_urdf_joints_and_limits_match_env(task):
     names, pos, vel, eff = env.joint_state()
     assert set(names) == set(urdf)
     limits = env.joint_limits()
-    for name, (lo, hi, vmax, emax) in limits.items():
+    for name, lim in limits.items():
         j = urdf[name]
-        assert (lo, hi, vmax, emax) == (j.lower, j.upper, j.velocity, j.effort)
-        assert vmax > 0 and math.isfinite(vmax)
+        assert (lim.joint, lim.position, lim.velocity, lim.effort) == (
+            name,
+            (j.lower, j.upper),
+            j.velocity,
+            j.effort,
+        )
+        assert lim.velocity > 0 and math.isfinite(lim.velocity)
+    assert env.action_spec.names == env.spec.joint_names
     # Actions scale to the URDF effort limit: gear = effort, ctrl range [-1, 1].
     for k, joint in enumerate(env.spec.joint_names):
         assert env.model.actuator_gear[k, 0] == pytest.approx(urdf[joint].effort)
