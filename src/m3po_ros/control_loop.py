@@ -8,6 +8,7 @@ could not finish inside the budget (policy action as fallback).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping
