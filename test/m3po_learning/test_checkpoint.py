@@ -116,3 +116,20 @@ def test_model_overrides_refused(agent, tmp_path):
     assert ok.cfg.planner.num_samples == 128
     with pytest.raises(CheckpointError, match="model settings"):
         load_agent(path, device="cpu", overrides=["model.latent_dim=256"])
+
+
+def test_run_checkpoints_replace_or_stay_unique_and_are_pruned(agent, tmp_path):
+    from m3po_learning.checkpoint import save_run_checkpoint
+
+    run = tmp_path / "run"
+    for step in (1, 2, 3, 4):
+        path = save_run_checkpoint(run, agent, step, {"step": step}, keep=2)
+    ckpts = run / "checkpoints"
+    assert sorted(p.name for p in ckpts.glob("step_*")) == ["step_000000003", "step_000000004"]
+    assert (ckpts / "latest").read_text().strip() == path.name == "step_000000004"
+    again = save_run_checkpoint(run, agent, 4)  # same name: replaced in place
+    assert again == path and load_agent(run, device="cpu").checkpoint_meta["trainer_state"] == {}
+    names = [save_run_checkpoint(run, agent, 9, prefix="bag", unique=True).name for _ in "ab"]
+    assert names == ["bag_000000009", "bag_000000009_1"]
+    assert load_agent(run, device="cpu").checkpoint_path.name == "bag_000000009_1"
+    assert len(list(ckpts.glob("step_*"))) == 2  # other prefixes are not pruned

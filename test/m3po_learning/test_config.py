@@ -72,3 +72,43 @@ def test_shipped_configs_load():
     assert load_config(root / "ppo_baseline.yaml").model.world_model is False
     assert load_config(root / "no_bonus.yaml").explore.beta0 == 0.0
     assert load_config(root / "no_trust_region.yaml").policy.trust_region is False
+
+
+def test_finetune_section_is_validated_and_optional_in_stored_configs():
+    from m3po_learning.config import FinetuneConfig, config_from_dict, upgrade_stored_config
+
+    assert Config().finetune == FinetuneConfig()
+    assert (Config().finetune.steps, Config().finetune.holdout_frac) == (500, 0.2)
+    c = load_config(None, ["finetune.steps=7", "finetune.policy_every=0"])
+    assert (c.finetune.steps, c.finetune.policy_every) == (7, 0)
+    with pytest.raises(ConfigError, match=r"finetune\.holdout_frac=1\.0"):
+        load_config(None, ["finetune.holdout_frac=1.0"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'finetune\.stepz'"):
+        load_config(None, ["finetune.stepz=1"])
+    stored = Config().to_dict()
+    del stored["finetune"]  # written before the section existed
+    assert config_from_dict(upgrade_stored_config(stored)).finetune == FinetuneConfig()
+
+
+def test_values_are_applied_last_without_a_yaml_round_trip(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  tasks: [arm2/reach]\n  robots: []\n")
+    odd = "/tmp/my arm, v2 [test]: #1/robot.urdf:reach"  # YAML would mangle it
+    c = load_config(f, ["train.tasks=[pendulum/swingup]"], {"train": {"robots": [odd]}})
+    assert c.train.robots == (odd,) and c.train.tasks == ("pendulum/swingup",)
+    c = load_config(f, ["train.tasks=[]"], {"train": {"tasks": ["a/b"]}})
+    assert c.train.tasks == ("a/b",)  # validated once, after all layers: no empty-tasks error
+    with pytest.raises(ConfigError, match="train.tasks and train.robots are empty"):
+        load_config(f, [], {"train": {"tasks": []}})
+
+
+def test_yaml_file_errors_name_the_file_and_the_key(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  stepz: 3\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: unknown keys \['train\.stepz'\]; known in"):
+        load_config(f)
+    f.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must hold a mapping, got list"):
+        load_config(f)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")

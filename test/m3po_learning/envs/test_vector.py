@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from m3po_learning.envs import TaskSetError, VectorEnv, load_task_set, make_env
+from m3po_learning.envs import VectorEnv, make_env
 
 
 def test_padding_masks_and_shapes():
@@ -50,18 +50,3 @@ def test_same_step_auto_reset_keeps_final_obs():
     np.testing.assert_array_equal(info["final_obs"][0], last)
     assert not np.array_equal(obs[0], last)  # the next episode's first observation
     assert info["episode_length"][0] == length
-
-
-def test_task_sets():
-    default = load_task_set("default")
-    assert "arm2/reach" in default and "pendulum/swingup" in default
-    assert set(load_task_set("arms")) <= set(default)
-
-
-def test_unknown_task_lists_known_ones(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("tasks: [arm2/reach, arm2/fly]\n")
-    with pytest.raises(TaskSetError, match="arm2/fly.*arm2/reach"):
-        load_task_set(bad)
-    with pytest.raises(TaskSetError, match="known tasks"):
-        make_env("nope/nothing")

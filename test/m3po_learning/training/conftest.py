@@ -1,4 +1,4 @@
-"""Fixtures for the rosbag tests: a tiny arm2/reach checkpoint trained in this session."""
+"""Fixtures for the training tests: a tiny arm2/reach checkpoint trained in this session."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def tiny_reach_checkpoint(base: Path) -> Path:
     run = base / "tiny_reach_run"
     if not (run / "checkpoints" / "latest").is_file():
         from m3po_learning.config import load_config
-        from m3po_learning.trainer import build_trainer
+        from m3po_learning.training.online import build_trainer
 
         tr = build_trainer(load_config(None, TINY_OVERRIDES), run, progress=False)
         tr.train()

@@ -76,7 +76,8 @@ def test_finetune_cli_sqlite3_improves_heldout_fit(tmp_path, tiny_checkpoint, ca
 
 
 def test_new_task_starts_from_nearest_embedding(tmp_path, tiny_checkpoint):
-    from m3po_learning.finetune import FinetuneConfig, finetune_checkpoint
+    from m3po_learning.config import FinetuneConfig
+    from m3po_learning.training.finetune import finetune_checkpoint
 
     bag = tmp_path / "track"
     write_sim_bag(bag, "arm2/track", 300, seed=2)
@@ -98,7 +99,7 @@ def test_new_task_starts_from_nearest_embedding(tmp_path, tiny_checkpoint):
 
 def test_finetune_refuses_task_of_another_robot(tmp_path, tiny_checkpoint):
     from m3po_learning.datasets import BagError
-    from m3po_learning.finetune import finetune_checkpoint
+    from m3po_learning.training.finetune import finetune_checkpoint
 
     bag = tmp_path / "pend"
     write_sim_bag(bag, "pendulum/swingup", 40)
@@ -108,3 +109,43 @@ def test_finetune_refuses_task_of_another_robot(tmp_path, tiny_checkpoint):
             tiny_checkpoint, [bag], "arm2/reach", tmp_path / "out", progress=False, device="cpu"
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_schedule_is_the_checkpoints_finetune_section(tmp_path, tiny_checkpoint):
+    """overrides and a mapping of finetune keys change the section; bad values are named."""
+    from m3po_learning.config import ConfigError
+    from m3po_learning.training.finetune import finetune_checkpoint
+
+    bag = tmp_path / "bag"
+    write_sim_bag(bag, "arm2/reach", 200, seed=3)
+    out = tmp_path / "out"
+    result, path = finetune_checkpoint(
+        tiny_checkpoint,
+        [bag],
+        "arm2/reach",
+        out,
+        overrides=["finetune.steps=7", "finetune.holdout_frac=0.25"],
+        progress=False,
+        device="cpu",
+    )
+    assert result.steps == 7 and path.name == "finetune_000000607"
+    stored = load_agent(path, device="cpu").checkpoint_meta["trainer_state"]["finetune"]
+    assert stored["config"]["steps"] == 7 and stored["config"]["holdout_frac"] == 0.25
+    result, path = finetune_checkpoint(
+        tiny_checkpoint, [bag], "arm2/reach", out, {"steps": 3}, progress=False, device="cpu"
+    )
+    assert result.steps == 3 and path.name == "finetune_000000603"
+    with pytest.raises(ConfigError, match=r"finetune\.holdout_frac=1\.5"):
+        finetune_checkpoint(
+            tiny_checkpoint, [bag], "arm2/reach", out, {"holdout_frac": 1.5}, device="cpu"
+        )
+
+
+def test_cli_refuses_a_bad_holdout_with_its_key(tmp_path, tiny_checkpoint):
+    from m3po_learning.config import ConfigError
+
+    bag = tmp_path / "bag"
+    write_sim_bag(bag, "arm2/reach", 60, seed=4)
+    args = ["--bag", str(bag), "--checkpoint", str(tiny_checkpoint), "--task", "arm2/reach"]
+    with pytest.raises(ConfigError, match=r"finetune\.holdout_frac=1\.5"):
+        _cli([*args, "--out", str(tmp_path / "out"), "--holdout", "1.5", "--no-progress"])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from m3po_learning.config import load_config
-from m3po_learning.trainer import build_trainer
+from m3po_learning.training.online import build_trainer
 
 FAST = [
     "model.preset=tiny",
@@ -89,3 +89,26 @@ def test_stop_request_ends_evaluation_at_once_and_training_saves(tmp_path):
     tr.train()
     assert 80 <= tr.step < 100 and tr.last_eval == {}
     assert (tmp_path / "stopped" / "checkpoints" / f"step_{tr.step:09d}").is_dir()
+
+
+def test_save_then_resume_restores_schedule_weights_and_replay(tmp_path):
+    import torch
+
+    cfg = load_config(None, [*FAST, "train.checkpoint_every=48"])
+    tr = build_trainer(cfg, tmp_path, progress=False)
+    tr.train()
+    ckpts = tmp_path / "checkpoints"
+    assert sorted(p.name for p in ckpts.glob("step_*")) == ["step_000000048", "step_000000096"]
+    assert (ckpts / "latest").read_text().strip() == "step_000000096"
+    saved = tr.buffer.state_dict()
+
+    resumed = build_trainer(cfg, tmp_path, progress=False, resume=True)
+    assert (resumed.step, resumed.episodes) == (96, tr.episodes)
+    assert resumed._pretrained  # seeding is over: no second pretraining burst
+    restored = resumed.buffer.state_dict()
+    assert restored.keys() == saved.keys()
+    for k, v in saved.items():
+        np.testing.assert_array_equal(restored[k], v, err_msg=k)
+    sd1, sd2 = tr.agent.model.state_dict(), resumed.agent.model.state_dict()
+    for k in sd1:
+        assert torch.equal(sd1[k], sd2[k]), k
