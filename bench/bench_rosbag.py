@@ -54,9 +54,9 @@ def bench_ingest(root: Path, ticks: int, storage: str, repeats: int = 3) -> dict
 
 def bench_finetune(ds, steps: int) -> dict:
     from m3po_learning.agent import M3POAgent
-    from m3po_learning.config import load_config
+    from m3po_learning.config import FinetuneConfig, load_config
     from m3po_learning.envs import make_env
-    from m3po_learning.finetune import FinetuneConfig, finetune_on_dataset
+    from m3po_learning.training.finetune import finetune_on_dataset
 
     out = {}
     for preset, batch in (("tiny", 64), ("1M", 256)):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from m3po_learning.config import load_config
-from m3po_learning.trainer import build_trainer
+from m3po_learning.training.online import build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TDMPC2 = {

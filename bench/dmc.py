@@ -86,7 +86,7 @@ class Results:
 
 def run_one(task: str, seed: int, args, results: Results, label: str, config: str) -> None:
     from m3po_learning.config import load_config
-    from m3po_learning.trainer import build_trainer
+    from m3po_learning.training.online import build_trainer
 
     repeat = 2 if task.startswith("dmc/") else 1  # env steps per agent step
     agent_steps = args.env_steps // repeat

@@ -14,7 +14,7 @@ from pathlib import Path
 from m3po_learning.config import load_config
 from m3po_learning.envs.registry import resolve_tasks
 from m3po_learning.evaluation import random_returns
-from m3po_learning.trainer import build_trainer
+from m3po_learning.training.online import build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
