@@ -4,9 +4,10 @@
         rate:=100.0 namespace:=my_arm use_sim_time:=false
 
 Arguments (config/stacks/control.yaml): checkpoint (dir or run dir), task (robot/task; empty =
-the checkpoint's first), rate (control rate, Hz), namespace, use_sim_time. The controller
-autostarts (configure + activate); drive its lifecycle by hand with autostart:=false in
-config/ros/controller.yaml.
+the checkpoint's first), rate (control rate, Hz), namespace, use_sim_time. The launch drives
+the controller through configure and activate (`python -m m3po_ros.autostart`, started next
+to it) because config/ros/controller.yaml sets autostart: true; set it false there to drive
+the lifecycle by hand (`ros2 lifecycle set /controller configure`).
 
 Same nodes and parameter files as `m3po bringup control` (both read config/stacks/control.yaml).
 """

@@ -133,7 +133,9 @@ class ControllerParams:
     num_threads: int = param(1, "torch intra-op threads", 1, 64)
     publish_observation: bool = param(False, "publish the built observation on ~/observation")
     diagnostics_period_s: float = param(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
-    autostart: bool = param(False, "configure and activate on start-up")
+    autostart: bool = param(
+        False, "m3po bringup / the launch files configure and activate the node on start-up"
+    )
     realtime_priority: int = param(
         0,
         "SCHED_FIFO priority of the thread running the ticks (1-99; 0 = normal scheduling)",

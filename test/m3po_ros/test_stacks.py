@@ -17,7 +17,14 @@ import yaml
 from ros_harness import REPO
 
 from m3po_ros.params import check_value
-from m3po_ros.stacks import BUILTIN_PARAMS, EXECUTABLES, StackError, list_stacks, load_stack
+from m3po_ros.stacks import (
+    BUILTIN_PARAMS,
+    EXECUTABLES,
+    LIFECYCLE_EXECUTABLES,
+    StackError,
+    list_stacks,
+    load_stack,
+)
 
 STACKS = ["control", "sim", "train"]
 
@@ -81,7 +88,10 @@ def _fake_launch_modules(share: Path) -> dict[str, types.ModuleType]:
         "ament_index_python": {},
         "ament_index_python.packages": {"get_package_share_directory": lambda p: str(share)},
         "launch": {"LaunchDescription": lambda actions: list(actions)},
-        "launch.actions": {"DeclareLaunchArgument": _Recorder},
+        "launch.actions": {
+            "DeclareLaunchArgument": _Recorder,
+            "ExecuteProcess": type("ExecuteProcess", (_Recorder,), {}),
+        },
         "launch.substitutions": {"LaunchConfiguration": _Recorder, "TextSubstitution": _Recorder},
         "launch_ros": {},
         "launch_ros.actions": {
@@ -125,6 +135,14 @@ def test_launch_files_start_the_stack_nodes(name, monkeypatch):
         for key, value in overrides.items():
             kind = BUILTIN_PARAMS.get(key) or type(params_cls.__dataclass_fields__[key].default)
             assert value.kwargs["value_type"] is kind
+    # Lifecycle nodes are driven from the launch side: one autostart helper per node.
+    drivers = [a for a in actions if type(a).__name__ == "ExecuteProcess"]
+    lifecycle = [e for e in stack.nodes if e.executable in LIFECYCLE_EXECUTABLES]
+    assert lifecycle and len(drivers) == len(lifecycle)
+    for driver, entry in zip(drivers, lifecycle, strict=True):
+        cmd = driver.kwargs["cmd"]
+        assert cmd[0] == sys.executable and cmd[1:3] == ["-m", "m3po_ros.autostart"]
+        assert cmd[-1] == f"--node={entry.namespace}/{entry.name}"
 
 
 def _env() -> dict[str, str]:
