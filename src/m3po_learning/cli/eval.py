@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from m3po_learning.cli.common import task_list
@@ -85,12 +86,16 @@ def run(args: argparse.Namespace) -> int:
         def policy_for(task):
             def act(obs):
                 padded = agent.pad_obs(obs, task)[None]
+                # --budget-ms: planning stops that long after the step starts
+                deadline = None
+                if args.budget_ms is not None:
+                    deadline = time.perf_counter() + args.budget_ms * 1e-3
                 out = agent.act(
                     padded,
                     [task],
                     explore=False,
                     use_planner=not args.policy_only,
-                    budget_ms=args.budget_ms,
+                    deadline=deadline,
                 )
                 return out.action[0]
 
