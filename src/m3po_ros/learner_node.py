@@ -92,7 +92,7 @@ class LearnerNode(Node):
     def _train(self) -> None:
         from m3po_learning.checkpoint import CheckpointError
         from m3po_learning.config import ConfigError, load_config
-        from m3po_learning.trainer import build_trainer
+        from m3po_learning.training.online import build_trainer
 
         p = self.params
         try:
@@ -197,8 +197,9 @@ class LearnerNode(Node):
             self._stop.wait(p.bag_poll_s)
 
     def _finetune_on(self, bag: Path, task: str) -> None:
-        from m3po_learning.checkpoint import save_checkpoint, write_latest
-        from m3po_learning.finetune import FinetuneConfig, finetune_from_bags
+        from m3po_learning.checkpoint import save_run_checkpoint
+        from m3po_learning.config import FinetuneConfig
+        from m3po_learning.training.finetune import finetune_from_bags
 
         p = self.params
         self.bag_state = f"fine-tuning on {bag.name}"
@@ -212,13 +213,10 @@ class LearnerNode(Node):
                 progress=False,
             )
             step = self._bag_step + result.steps
-            ckpt_dir = Path(p.out_dir) / "checkpoints"
-            name, k = f"bag_{step:09d}", 1
-            while (ckpt_dir / name).exists():
-                name, k = f"bag_{step:09d}_{k}", k + 1
             state = {"finetune": {**result.summary(), "bags": [str(bag)]}}
-            path = save_checkpoint(ckpt_dir / name, result.agent, step, state)
-            write_latest(ckpt_dir, name)
+            path = save_run_checkpoint(
+                p.out_dir, result.agent, step, state, prefix="bag", unique=True
+            )
         except Exception as exc:  # noqa: BLE001 - a bad bag must never stop the learner
             self.bags_failed.append(str(bag))
             self.last_bag_error = f"{bag}: {type(exc).__name__}: {exc}"

@@ -24,8 +24,8 @@ TOPICS = ["joint_states", "joint_commands", "goal"]
 
 
 def _tiny_checkpoint(base: Path) -> Path:
-    path = REPO / "test" / "m3po_learning" / "datasets" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("datasets_conftest", path)
+    path = REPO / "test" / "m3po_learning" / "training" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("training_conftest", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.tiny_reach_checkpoint(base)
@@ -131,7 +131,8 @@ def test_recorded_bags_are_complete_rosbag2(live_bags):
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_finetune_from_live_recording_fits_heldout_better(live_bags, tmp_path_factory, storage):
     from m3po_learning.checkpoint import load_agent
-    from m3po_learning.finetune import FinetuneConfig, finetune_from_bags
+    from m3po_learning.config import FinetuneConfig
+    from m3po_learning.training.finetune import finetune_from_bags
 
     ckpt = _tiny_checkpoint(tmp_path_factory.getbasetemp())
     agent = load_agent(ckpt, device="cpu", load_optimizer=True)
