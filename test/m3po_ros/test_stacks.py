@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
@@ -208,7 +207,8 @@ def test_bringup_sim_runs_closed_loop_with_the_stack_files(random_checkpoint):
 
 def test_bringup_train_stops_cleanly_mid_training_and_keeps_a_checkpoint(tmp_path):
     """The learner is still training when the stack stops: it stops within seconds, saves,
-    and the process exits 0 (a daemon thread left inside torch aborted it once)."""
+    and the process exits 0 (a daemon thread left inside torch aborted it once).
+    """
     train = (
         "model.preset=tiny train.steps=100000 train.seed_steps=100 train.eval_every=0 "
         "train.segment_steps=32 train.checkpoint_every=100000 train.buffer_size=5000 "
@@ -217,10 +217,10 @@ def test_bringup_train_stops_cleanly_mid_training_and_keeps_a_checkpoint(tmp_pat
     )
     args = ["train", "--duration", "12", "--arg", f"overrides={train}"]
     args += ["--arg", f"out_dir={tmp_path / 'run'}"]
-    t0 = time.monotonic()
+    # A learner that ignored the stop would run to run_bringup's timeout and fail it; the
+    # stop itself is reported by the learner ("did not stop" when it missed its deadline).
     text = run_bringup(args, timeout=120)
     assert "terminate called" not in text and "did not stop" not in text, text
-    assert time.monotonic() - t0 < 60, text
     saved = sorted((tmp_path / "run" / "checkpoints").glob("step_*"))
     assert saved and int(saved[-1].name.split("_")[1]) >= 100, text
 
