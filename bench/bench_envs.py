@@ -54,6 +54,7 @@ def bench_single(task: str, seconds: float) -> dict[str, float]:
 
 
 def bench_vector(tasks: list[str], seconds: float) -> dict[str, float]:
+    """VectorEnv.step over `tasks` (one env each): vector steps/s and env steps/s, wall and CPU."""
     venv = VectorEnv(tasks, seed=0)
     venv.reset()
     rng = np.random.default_rng(0)
@@ -124,6 +125,7 @@ def random_returns(episodes: int = 5) -> dict[str, float]:
 
 
 def main() -> None:
+    """Run every measurement, write the JSON to `--out` atomically and print it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="wall time per measurement")
     parser.add_argument("--copies", type=int, default=4, help="copies per task, second vector run")

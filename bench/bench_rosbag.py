@@ -26,6 +26,12 @@ TASK = "arm2/reach"
 
 
 def bench_ingest(root: Path, ticks: int, storage: str, repeats: int = 3) -> dict:
+    """Write a `ticks`-long sim bag in `storage` format under `root` and time reading it back.
+
+    Returns:
+        Message and transition counts, bag size in bytes, the best of `repeats` read times
+        (s) with the rates it gives, and the loaded dataset under `_dataset`.
+    """
     bag = root / f"bag_{storage}"
     t = time.perf_counter()
     info = write_sim_bag(
@@ -53,6 +59,7 @@ def bench_ingest(root: Path, ticks: int, storage: str, repeats: int = 3) -> dict
 
 
 def bench_finetune(ds, steps: int) -> dict:
+    """Time `steps` fine-tuning steps on `ds`: fresh tiny (batch 64) and 1M (batch 256) agents."""
     from m3po_learning.agent import M3POAgent
     from m3po_learning.config import FinetuneConfig, load_config
     from m3po_learning.envs import make_env
@@ -77,6 +84,7 @@ def bench_finetune(ds, steps: int) -> dict:
 
 
 def main() -> None:
+    """Benchmark MCAP and sqlite3 ingest and fine-tuning, print a table and write the JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ticks", type=int, default=30_000, help="control ticks in the bench bag")
     ap.add_argument("--steps", type=int, default=100, help="fine-tuning steps to time")

@@ -1,5 +1,6 @@
-"""Training throughput: agent steps/s with planning on and update-to-data 1, one task, batch 256,
-plus the cost of one world-model update and peak RSS.
+"""Training throughput: agent steps/s, the cost of one world-model update, and peak RSS.
+
+Agent steps/s are measured with planning on and update-to-data 1, one task, batch 256.
 
     python bench/bench_training.py [--preset 1M] [--steps 300] [--out bench/results/training.json]
 """
@@ -31,6 +32,20 @@ TDMPC2 = {
 def run(
     preset: str, task: str, steps: int, seed_steps: int, threads: int, extra: list[str]
 ) -> dict:
+    """Train `steps` agent steps after `seed_steps` random ones, planning on every step.
+
+    Args:
+        preset: model size preset.
+        task: the single training task.
+        steps: measured agent steps.
+        seed_steps: random-action steps before them.
+        threads: torch threads (train.num_threads).
+        extra: further config overrides.
+
+    Returns:
+        The last logged agent steps/s, p50 ms of one update on a replay batch, wall time
+        (s), peak RSS (MB) and TD-MPC2's figures for the preset.
+    """
     out = Path(tempfile.mkdtemp(prefix="m3po-bench-train-"))
     cfg = load_config(
         None,
@@ -80,6 +95,7 @@ def run(
 
 
 def main() -> None:
+    """Run one training benchmark, print its JSON and write it to `--out`."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--preset", default="1M")
     ap.add_argument("--task", default="dmc/walker-walk")

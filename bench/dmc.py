@@ -46,6 +46,7 @@ FIRST_LEARNER = {
 
 
 def cpu_name() -> str:
+    """CPU model, core count and bf16 matrix extension from /proc/cpuinfo, for the JSON."""
     try:
         with open("/proc/cpuinfo") as f:
             text = f.read()
@@ -70,6 +71,10 @@ class Results:
             self.data["meta"] = {**old.get("meta", {}), **meta}
 
     def add(self, record: dict) -> None:
+        """Add one evaluation, replacing any of the same task, seed, env steps and config.
+
+        Re-reads the file first, keeping what another process saved there, then saves.
+        """
         if self.path.is_file():  # another process may have added its own evaluations
             self.data["evals"] = json.loads(self.path.read_text()).get("evals", [])
         ev = self.data["evals"]
@@ -79,12 +84,23 @@ class Results:
         self.save()
 
     def save(self) -> None:
+        """Write the JSON atomically (temporary file, then rename)."""
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.data, indent=1))
         os.replace(tmp, self.path)
 
 
 def run_one(task: str, seed: int, args, results: Results, label: str, config: str) -> None:
+    """Train one agent on `task` with `seed`, adding every evaluation to `results` as it comes.
+
+    Args:
+        task: the single training task; dmc/ tasks use action repeat 2.
+        seed: training seed.
+        args: the parsed command line (budget, evaluation, threads, overrides, output).
+        results: the benchmark JSON.
+        label: the configuration's name in the JSON.
+        config: path of the train config; any other than `--config` gets model.task_dim=0.
+    """
     from m3po_learning.config import load_config
     from m3po_learning.training.online import build_trainer
 
@@ -131,6 +147,7 @@ def run_one(task: str, seed: int, args, results: Results, label: str, config: st
 
 
 def plot(results: Results, out_png: Path) -> None:
+    """Plot mean return against env steps per task and config, beside the reference points."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,6 +190,7 @@ def plot(results: Results, out_png: Path) -> None:
 
 
 def main() -> int:
+    """Run every seed, task and configuration (unless `--plot-only`) and redraw the plot."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--tasks", default="dmc/cartpole-swingup,dmc/pendulum-swingup")
     p.add_argument("--env-steps", type=int, default=100_000, help="env steps per run")

@@ -1,6 +1,7 @@
-"""Learning curves: the default M3PO config against the model-free ppo_baseline on the same
-tasks and the same number of environment steps. Writes a plot and JSON with the step at which
-M3PO first reaches the baseline's final return.
+"""Learning curves: the default M3PO config against the model-free ppo_baseline.
+
+Both train on the same tasks for the same number of environment steps. Writes a plot and JSON
+with the step at which M3PO first reaches the baseline's final return.
 
     python bench/learning_curve.py [--tasks small] [--steps 16000] [--eval-every 2000]
 """
@@ -23,6 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def train(name: str, args) -> dict:
+    """Train config/train/<name>.yaml with the command-line budget and read its eval curve.
+
+    Returns:
+        Run directory, wall time (s), the mean-return curve as (step, return) pairs, its
+        final return and each task's final return.
+    """
     out = Path(args.runs) / name
     cfg = load_config(
         ROOT / "config" / "train" / f"{name}.yaml",
@@ -52,6 +59,7 @@ def train(name: str, args) -> dict:
 
 
 def main() -> None:
+    """Train ppo_baseline and m3po, plot both curves and write the summary JSON."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--tasks", default="small")
     ap.add_argument("--steps", type=int, default=16_000)

@@ -1,5 +1,7 @@
-"""One multi-task agent on the whole built-in task set against single-task agents trained with
-the same per-task step budget, and against random actions.
+"""One multi-task agent against single-task agents and against random actions.
+
+The multi-task agent trains on the whole built-in task set; the single-task agents are trained
+with the same per-task step budget.
 
     python bench/multitask_vs_single.py [--per-task-steps 2000] [--single pendulum/balance,...]
 """
@@ -20,6 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def train(config: str, tasks: list[str], steps: int, out: Path, args) -> dict:
+    """Train config/train/<config>.yaml on `tasks` for `steps` agent steps into `out`.
+
+    Returns:
+        The final evaluation returns per task, wall time (s) and the step count.
+    """
     cfg = load_config(
         ROOT / "config" / "train" / f"{config}.yaml",
         [
@@ -41,6 +48,7 @@ def train(config: str, tasks: list[str], steps: int, out: Path, args) -> dict:
 
 
 def main() -> None:
+    """Train the multi-task agent and the single-task ones, print a table and write the JSON."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--tasks", default="default")
     ap.add_argument("--per-task-steps", type=int, default=2000)

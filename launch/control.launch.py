@@ -16,4 +16,5 @@ from m3po_ros.launch_stack import generate_stack_launch
 
 
 def generate_launch_description():
+    """The launch description of the control stack (config/stacks/control.yaml)."""
     return generate_stack_launch("control")

@@ -12,4 +12,5 @@ from m3po_ros.launch_stack import generate_stack_launch
 
 
 def generate_launch_description():
+    """The launch description of the train stack (config/stacks/train.yaml)."""
     return generate_stack_launch("train")

@@ -19,6 +19,7 @@ ARG_FLAGS = ("checkpoint", "task", "rate", "namespace")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the `bringup` subcommand to `subparsers`; it runs `run`."""
     p = subparsers.add_parser(
         "bringup",
         help="start a ROS 2 stack (control, sim, train) in one process",
@@ -54,6 +55,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def stack_arguments(args: argparse.Namespace, known: set[str]) -> dict[str, str]:
+    """Stack argument values from `--arg NAME=VALUE` and the flags, as text.
+
+    Args:
+        args: the parsed command line.
+        known: the argument names the stack takes.
+
+    Raises:
+        ValueError: an `--arg` is not NAME=VALUE, or a flag names an argument the stack lacks.
+    """
     values: dict[str, str] = {}
     for item in args.arg:
         if "=" not in item:
@@ -72,6 +82,11 @@ def stack_arguments(args: argparse.Namespace, known: set[str]) -> dict[str, str]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Start every node of the stack in this process until Ctrl-C or `--duration`; returns 0.
+
+    With `--list` it prints the resolved nodes instead. On the way out it prints the sim
+    nodes' returns, stops every executor, then destroys the nodes.
+    """
     import rclpy
     from rclpy.parameter import Parameter
 

@@ -6,6 +6,7 @@ import argparse
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the `record` subcommand to `subparsers`; it runs `run`."""
     p = subparsers.add_parser(
         "record",
         help="record topics to a rosbag2 MCAP/sqlite3 bag (no rosbag2 needed)",
@@ -45,6 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Record until SIGINT/SIGTERM or `--duration`, close the bag and print counts; returns 0."""
     import signal
     import threading
     import time

@@ -44,6 +44,8 @@ class SensorSnapshot:
 
 
 class TickResult(NamedTuple):
+    """What one control tick produced, for the node to publish and log."""
+
     command: np.ndarray  # (J,) effort to publish, N m | N; finite and within limits
     state: SafetyState  # what the safety layer did
     obs: np.ndarray | None  # (obs_dim,) observation built this tick (None if it could not be)
@@ -170,6 +172,7 @@ class ControlLoop:
     # -- task and model --------------------------------------------------------------------
     @property
     def context(self) -> TaskContext:
+        """The TaskContext of the active task."""
         return self.contexts[self.task]
 
     def set_task(self, task: str) -> None:
@@ -295,6 +298,7 @@ class ControlLoop:
         return np.zeros(len(self.context.joint_names))
 
     def set_estop(self, engaged: bool) -> None:
+        """Engage or release the e-stop of every task's safety layer (engaged: zero effort)."""
         self.estop = engaged
         for ctx in self.contexts.values():
             ctx.safety.estop = engaged

@@ -118,6 +118,11 @@ class ControllerNode(LifecycleNode):
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Read parameters, load the checkpoint, build the control loop and its topics.
+
+        Fails (the node stays unconfigured) on a bad parameter, an empty `checkpoint`, or a
+        checkpoint or task the loop cannot use; the error is logged.
+        """
         import torch
 
         from m3po_learning.checkpoint import CheckpointError, load_agent
@@ -187,6 +192,7 @@ class ControllerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Reset the safety layer and the tick clock, then start ticking at `control_rate_hz`."""
         self.loop.context.safety.reset()
         self._reset_tick_clock()
         self._rt_threads.clear()  # the first tick (re)applies realtime_priority
@@ -197,14 +203,17 @@ class ControllerNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop ticking and publish one zero-effort command."""
         self._stop_ticking()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy the subscriptions, timers and publishers and drop the control loop."""
         self._teardown()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop ticking (zero effort published) and tear everything down."""
         self._stop_ticking()
         self._teardown()
         return TransitionCallbackReturn.SUCCESS

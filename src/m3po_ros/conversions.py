@@ -57,6 +57,7 @@ def point_to_array(msg: PointStamped) -> np.ndarray:
 
 
 def make_point(xyz: Sequence[float], frame_id: str = "world", stamp=None) -> PointStamped:
+    """A PointStamped at `xyz` (3,) in `frame_id`; `stamp` is a builtin_interfaces/Time or None."""
     msg = PointStamped()
     msg.header.frame_id = frame_id
     if stamp is not None:

@@ -21,6 +21,10 @@ def _text(value) -> str:
 def make_status(
     name: str, hardware_id: str, level: int, message: str, values: Mapping[str, object]
 ) -> DiagnosticStatus:
+    """A DiagnosticStatus of `level` (OK, WARN, ERROR) with `values` as KeyValue text.
+
+    Floats are written with 4 significant digits (NaN as "nan"), everything else with str().
+    """
     status = DiagnosticStatus()
     status.level = bytes([level]) if isinstance(level, int) else level
     status.name = name
@@ -31,6 +35,7 @@ def make_status(
 
 
 def make_array(stamp, *statuses: DiagnosticStatus) -> DiagnosticArray:
+    """A DiagnosticArray stamped `stamp` (builtin_interfaces/Time) holding `statuses`."""
     msg = DiagnosticArray()
     msg.header.stamp = stamp
     msg.status = list(statuses)

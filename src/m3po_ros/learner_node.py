@@ -1,5 +1,8 @@
-"""`learner_node`: trains M3PO in a background thread, ingests episodes sent over ROS, fine-tunes
-on rosbags dropped into a watched directory, and announces every checkpoint."""
+"""`learner_node`: trains M3PO in a background thread and announces every checkpoint.
+
+It also ingests episodes sent over ROS and fine-tunes on rosbags dropped into a watched
+directory.
+"""
 
 from __future__ import annotations
 
@@ -247,6 +250,7 @@ class LearnerNode(Node):
             self.get_logger().error(f"the learner thread did not stop within {timeout_s} s")
 
     def destroy_node(self) -> None:
+        """Stop the learner thread (up to 30 s), then destroy the node."""
         self.stop_training()
         super().destroy_node()
 

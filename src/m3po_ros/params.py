@@ -151,6 +151,7 @@ class ControllerParams:
 
     @property
     def period_s(self) -> float:
+        """Control period, s (1 / control_rate_hz)."""
         return 1.0 / self.control_rate_hz
 
 

@@ -68,6 +68,7 @@ class TickGC:
         self._ticks = 0
 
     def start(self) -> None:
+        """First user: collect once, freeze what survives, turn automatic collection off."""
         if self.active:
             return
         if TickGC._users == 0:
@@ -86,6 +87,7 @@ class TickGC:
             gc.freeze()
 
     def after_tick(self) -> None:
+        """Collect the young generations once filled, the whole heap every `full_every` ticks."""
         if not self.active:
             return
         self._ticks += 1
@@ -102,6 +104,7 @@ class TickGC:
         self.collections += 1
 
     def stop(self) -> None:
+        """Stop; the last user unfreezes and restores automatic collection if it was on."""
         if not self.active:
             return
         self.active = False

@@ -80,6 +80,10 @@ class BagWriter:
             self.counts[topic] = 0
 
     def write(self, topic: str, t_ns: int, data: bytes) -> None:
+        """Append serialized `data` of a registered `topic` at `t_ns` (ns since the epoch).
+
+        Dropped once the bag is closed.
+        """
         with self._lock:
             if self.closed:
                 return
@@ -192,6 +196,7 @@ class RecorderNode(Node):
             self.done.set()
 
     def missing_topics(self) -> list[str]:
+        """Wanted topics never seen, so not recorded."""
         return sorted(self.wanted - set(self._subs))
 
     def stop(self) -> None:

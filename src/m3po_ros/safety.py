@@ -90,6 +90,7 @@ class SafetyLayer:
         self._last[:] = 0.0
 
     def sensor_age_ok(self, sensor_age_s: float | None) -> bool:
+        """Whether the joint readings are present and at most `sensor_timeout_s` old."""
         return sensor_age_s is not None and sensor_age_s <= self.config.sensor_timeout_s
 
     def filter(

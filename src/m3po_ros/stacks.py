@@ -36,6 +36,8 @@ class StackError(ValueError):
 
 @dataclass(frozen=True)
 class Argument:
+    """One launch argument of a stack."""
+
     name: str  # launch argument name
     default: str  # default value, as text (launch arguments are strings)
     description: str  # shown by `ros2 launch -s` and `m3po bringup --help`
@@ -43,6 +45,8 @@ class Argument:
 
 @dataclass(frozen=True)
 class NodeEntry:
+    """One node of a stack file, before argument substitution."""
+
     executable: str  # console script / `ros2 run` executable
     name: str  # node name
     namespace: str  # namespace under the stack's namespace ("" = the stack's)
@@ -52,6 +56,8 @@ class NodeEntry:
 
 @dataclass(frozen=True)
 class ResolvedNode:
+    """One node of a stack with its arguments substituted, ready to start."""
+
     executable: str
     name: str
     namespace: str  # absolute namespace, e.g. "/robot_0" or "/"
@@ -60,6 +66,7 @@ class ResolvedNode:
 
     @property
     def node_class(self):
+        """The node class of `executable`, imported from its module."""
         import importlib
 
         module, cls, _ = EXECUTABLES[self.executable]
@@ -68,6 +75,8 @@ class ResolvedNode:
 
 @dataclass(frozen=True)
 class Stack:
+    """A stack file: its launch arguments and its nodes."""
+
     name: str
     description: str
     arguments: tuple[Argument, ...]
@@ -75,6 +84,7 @@ class Stack:
     config_root: Path  # the config directory parameter files are relative to
 
     def defaults(self) -> dict[str, str]:
+        """Argument name -> default value text."""
         return {a.name: a.default for a in self.arguments}
 
     def resolve(self, args: dict[str, str] | None = None) -> list[ResolvedNode]:
@@ -123,6 +133,7 @@ def config_root() -> Path:
 
 
 def list_stacks(root: Path | None = None) -> list[str]:
+    """Names of the stacks in <root>/stacks (default: the config directory), sorted."""
     return sorted(p.stem for p in ((root or config_root()) / "stacks").glob("*.yaml"))
 
 

@@ -46,6 +46,7 @@ class Episode:
 
     @property
     def steps(self) -> int:
+        """Number of transitions T."""
         return len(self.action)
 
 

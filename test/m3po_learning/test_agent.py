@@ -207,8 +207,11 @@ def test_without_the_bound_the_same_steps_leave_it():
 
 
 def _agree_disagree_batch(agent, B=32, H=3):
-    """Fresh heads predict 0 reward and 0 value, so Q_MB = 0 and Q_MF = r: columns with r = 0
-    agree with the model exactly, columns with r = 1 disagree."""
+    """A batch whose first half of columns agrees with a fresh model and second half does not.
+
+    Fresh heads predict 0 reward and 0 value, so Q_MB = 0 and Q_MF = r: columns with r = 0
+    agree with the model exactly, columns with r = 1 disagree.
+    """
     g = torch.Generator().manual_seed(3)
     task = torch.zeros(B, dtype=torch.long)
     obs = torch.randn(H + 1, B, agent.obs_dim, generator=g)

@@ -131,8 +131,11 @@ def node_process(
 
 
 def autostart_process(node: str, log: Path | None = None) -> subprocess.Popen:
-    """Start `python -m m3po_ros.autostart --node <node>`: drives a lifecycle node process to
-    active over its services when its `autostart` parameter is true, as the launch files do."""
+    """Start `python -m m3po_ros.autostart --node <node>`, logging to `log` if given.
+
+    It drives a lifecycle node process to active over its services when its `autostart`
+    parameter is true, as the launch files do.
+    """
     args = [sys.executable, "-m", "m3po_ros.autostart", "--node", node]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])

@@ -206,8 +206,9 @@ def test_bringup_sim_runs_closed_loop_with_the_stack_files(random_checkpoint):
 
 
 def test_bringup_train_stops_cleanly_mid_training_and_keeps_a_checkpoint(tmp_path):
-    """The learner is still training when the stack stops: it stops within seconds, saves,
-    and the process exits 0 (a daemon thread left inside torch aborted it once).
+    """The learner is still training when the stack stops: it stops within seconds and saves.
+
+    The process exits 0 (a daemon thread left inside torch aborted it once).
     """
     train = (
         "model.preset=tiny train.steps=100000 train.seed_steps=100 train.eval_every=0 "

@@ -112,7 +112,7 @@ def test_finetune_refuses_task_of_another_robot(tmp_path, tiny_checkpoint):
 
 
 def test_schedule_is_the_checkpoints_finetune_section(tmp_path, tiny_checkpoint):
-    """overrides and a mapping of finetune keys change the section; bad values are named."""
+    """Overrides and a mapping of finetune keys change the section; bad values are named."""
     from m3po_learning.config import ConfigError
     from m3po_learning.training.finetune import finetune_checkpoint
 
