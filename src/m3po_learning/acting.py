@@ -14,6 +14,8 @@ from m3po_learning.policy import clamped_gaussian_log_prob
 
 
 class ActOutput(NamedTuple):
+    """What `act` returns for a batch of B observations."""
+
     action: np.ndarray  # (B, A) float32 in [-1, 1], zero in masked dims
     log_mu: np.ndarray  # (B,) log-probability of the action under the distribution that drew it
     planned: np.ndarray  # (B,) bool, True where the planner chose the action
@@ -50,6 +52,10 @@ class PlannerSchedule:
         return 1.0 - (1.0 - c.alpha_min) * frac
 
     def policy_caught_up(self, task: int) -> bool:
+        """True when the policy's mean return on `task` is within tolerance of the planner's.
+
+        False until the policy has at least min(3, gap_window) episodes and the planner one.
+        """
         plan, pol = self.returns[True][task], self.returns[False][task]
         if len(pol) < min(3, self.cfg.gap_window) or not plan:
             return False
@@ -75,6 +81,7 @@ class PlannerSchedule:
         return self.enabled and self.cfg.planner == "anneal"
 
     def record(self, task: int, planned: bool, episode_return: float) -> None:
+        """Add a finished episode's return to the planner's or the policy's window for `task`."""
         self.returns[bool(planned)][task].append(float(episode_return))
 
     def stats(self) -> dict[str, float]:
@@ -95,12 +102,18 @@ class ActingMixin:
     """`M3POAgent.act` and the per-env warm starts (see agent.py for the state it uses)."""
 
     def reset_warm_start(self, slot: int | None = None) -> None:
+        """Forget the stored plan of `slot`, or of every slot when None (e.g. on env reset)."""
         if slot is None:
             self._prev_mean.clear()
         else:
             self._prev_mean.pop(slot, None)
 
     def task_ids(self, tasks) -> torch.Tensor:
+        """Task names or indices -> (B,) long tensor of indices on the agent's device.
+
+        Raises:
+            KeyError: a name this agent was not built with.
+        """
         ids = []
         for t in tasks:
             if isinstance(t, str):

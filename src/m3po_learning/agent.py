@@ -1,5 +1,8 @@
-"""The M3PO agent: networks, optimisers and train-time state. Acting lives in acting.py, the
-off-policy updates in updates.py, the first version's segment actor in ppo_actor.py."""
+"""The M3PO agent: networks, optimisers and train-time state.
+
+Acting lives in acting.py, the off-policy updates in updates.py, the first version's segment
+actor in ppo_actor.py.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str) -> torch.device:
+    """Torch device for `name`: "auto" is CUDA when available, else CPU; others as given.
+
+    Raises:
+        RuntimeError: a "cuda..." device was asked for but CUDA is not available.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -105,6 +113,7 @@ class M3POAgent(ActingMixin, UpdateMixin, PPOActorMixin):
 
     @property
     def progress(self) -> float:
+        """Fraction of training done, in [0, 1]; setting it also moves the planner schedule."""
         return self._progress
 
     @progress.setter
@@ -151,12 +160,18 @@ class M3POAgent(ActingMixin, UpdateMixin, PPOActorMixin):
 
     # -- state for checkpoints ------------------------------------------------------------------
     def optimizer_state(self) -> dict:
+        """State dicts of the optimisers for a checkpoint: "wm", "pi" and, if present, "v"."""
         out = {"wm": self.wm_optim.state_dict(), "pi": self.pi_optim.state_dict()}
         if self.v_optim is not None:
             out["v"] = self.v_optim.state_dict()
         return out
 
     def load_optimizer_state(self, state: dict) -> None:
+        """Restore `optimizer_state()` output.
+
+        The policy (and V) optimiser state is skipped with a warning when it does not fit, as
+        with a checkpoint of the other actor kind; the world-model optimiser must fit.
+        """
         self.wm_optim.load_state_dict(state["wm"])
         try:
             self.pi_optim.load_state_dict(state["pi"])
@@ -167,4 +182,5 @@ class M3POAgent(ActingMixin, UpdateMixin, PPOActorMixin):
             log.warning("policy optimiser state not restored (%s); it starts fresh", exc)
 
     def mark_weights_changed(self) -> None:
+        """Flag the acting copies as stale so the next act refreshes them from the model."""
         self._act_dirty = True

@@ -9,8 +9,10 @@ from m3po_learning.types import Batch
 
 
 class ReplayBuffer:
-    """Stores transitions from S streams (one per vectorised env slot) and samples
-    length-H sub-trajectories that stay inside one episode, balanced over tasks.
+    """Replay of S env streams, sampled as length-H sub-trajectories balanced over tasks.
+
+    Stores transitions from S streams (one per vectorised env slot); every sampled
+    sub-trajectory stays inside one episode.
 
     Each stream is a ring of `capacity // S` transitions; a transition keeps its own next
     observation, so episode ends (auto-reset) need no special casing.
@@ -50,8 +52,10 @@ class ReplayBuffer:
         return int(np.minimum(self.count, self.C).sum())
 
     def add(self, obs, action, reward, next_obs, terminated, done, log_mu, streams=None) -> None:
-        """Add one step to each of `streams` (default: all S): obs/next_obs (n, O),
-        action (n, A), the others (n,)."""
+        """Add one step to each of `streams` (default: all S).
+
+        obs/next_obs (n, O), action (n, A), the others (n,).
+        """
         rows = np.arange(self.S) if streams is None else np.asarray(streams, np.int64)
         p = self.ptr[rows]
         self.obs[rows, p] = obs

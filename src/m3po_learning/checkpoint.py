@@ -34,6 +34,11 @@ class CheckpointError(RuntimeError):
 
 @dataclass
 class Checkpoint:
+    """A verified checkpoint read from disk: config, env specs, metadata and tensors.
+
+    `optim_state` is None when the optimiser state was not asked for or not saved.
+    """
+
     path: Path
     config: Config
     specs: list[EnvSpec]

@@ -33,6 +33,8 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """Network sizes and heads of the world model, Q ensemble, V and policy."""
+
     preset: str = "1M"  # size preset name (tiny, 1M, 5M); its values are the defaults below
     enc_dim: int = 256  # encoder hidden width
     mlp_dim: int = 384  # hidden width of dynamics, reward, Q, V and policy heads
@@ -87,6 +89,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class PlannerConfig:
+    """MPPI planner: horizon, samples, iterations and inference precision."""
+
     horizon: int = 3  # planning horizon H (also the world-model training horizon)
     num_samples: int = 512  # Gaussian samples N per iteration
     num_pi_trajs: int = 24  # policy proposal trajectories P
@@ -128,6 +132,8 @@ class PlannerConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
+    """World-model optimisation: learning rates, clipping, batch size and horizon weighting."""
+
     lr: float = 3e-4  # Adam learning rate
     enc_lr_scale: float = 0.3  # encoder learning rate multiplier
     grad_clip: float = 20.0  # gradient-norm clip
@@ -150,6 +156,8 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class ExplorationConfig:
+    """Exploration bonus (weight, clip, annealing) and who acts in training episodes."""
+
     # weight of the normalised |Q_MF - Q_MB| bonus, an intrinsic reward in the Q target (and,
     # with policy.actor=ppo, in the advantage); 0 disables it
     beta0: float = 0.1
@@ -188,6 +196,8 @@ class ExplorationConfig:
 
 @dataclass(frozen=True)
 class PolicyConfig:
+    """The actor (trust-region or ppo) and its update settings."""
+
     # "trust_region": off-policy, every update step, max Q(z, pi(z)) / S + entropy on the world
     # model's latents inside a KL bound; "ppo": the clipped-ratio update on the last segment
     actor: str = "trust_region"
@@ -226,6 +236,8 @@ class PolicyConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """The training loop: tasks, step budget, seeding, update ratio, evaluation, outputs."""
+
     tasks: tuple[str, ...] = ("default",)  # task names and/or task-set names (config/tasks/)
     steps: int = 20_000  # total environment (agent) steps over all tasks
     seed: int = 1  # global seed
@@ -301,6 +313,8 @@ class FinetuneConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration, one frozen section per part of the system."""
+
     model: ModelConfig = field(default_factory=ModelConfig)  # networks
     planner: PlannerConfig = field(default_factory=PlannerConfig)  # MPPI
     optim: OptimConfig = field(default_factory=OptimConfig)  # world-model optimisation
@@ -317,6 +331,7 @@ class Config:
         )
 
     def to_dict(self) -> dict:
+        """Nested plain dict of every section and field (what checkpoints store)."""
         return dataclasses.asdict(self)
 
 

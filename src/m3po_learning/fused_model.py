@@ -21,6 +21,10 @@ from m3po_learning.world_model import two_random_heads
 
 
 def fast_mish(x: torch.Tensor) -> torch.Tensor:
+    """Mish x * tanh(softplus(x)) with one exp, as x * n / (n + 2), n = e^x (e^x + 2).
+
+    The input is clamped at 20 inside the exp, where the factor is already 1 in float32.
+    """
     e = torch.exp(x.clamp(max=20.0))
     n = e * (e + 2.0)
     return x * n / (n + 2.0)
@@ -136,10 +140,12 @@ class FusedLatentModel(LatentModel):
         return self._decode(logits).mean(0).view(B, S)
 
     def policy_action(self, z, emb, mask, generator=None):
+        """A sampled, masked policy action (B, A) for z (B, L); mask: (B, A)."""
         z3 = z.unsqueeze(1)
         return self._policy(z3, self._pi_bias(emb, z.shape[0]), mask.unsqueeze(1), generator)[:, 0]
 
     def next(self, z, a, emb):
+        """Next latent (B, L) from z (B, L), a (B, A), through the fused first layer."""
         h = self._first(z.unsqueeze(1), a.unsqueeze(1), self._e_bias(emb, z.shape[0]))
         return self._dyn_out(h[..., 0, :])[:, 0]
 
@@ -176,6 +182,11 @@ class FusedLatentModel(LatentModel):
         return self._decode(torch.addmm(self.r_out[1], x, self.r_out[0])).view(B, S)
 
     def rollout_value(self, z0, emb, mask, actions, gammas, generator=None):
+        """G = sum_t gamma^t R(z_t, a_t) + gamma^H Q(z_H, pi(z_H)) for every candidate.
+
+        z0: (B, L); emb: (B, E) or None; mask: (B, A); actions: (B, S, H, A); gammas: (B, H+1).
+        Returns (B, S). Candidates share z0 at t = 0, so it is folded into the bias once.
+        """
         B, S, H, _ = actions.shape
         e_bias = self._e_bias(emb, B)
         z = z0.unsqueeze(1)  # (B, 1, L): shared by all candidates at t = 0

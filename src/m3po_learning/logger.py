@@ -33,6 +33,7 @@ class MetricsLogger:
             self.tb = SummaryWriter(str(self.dir / "tensorboard"))
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
+        """Append one metrics.csv row per metric at `step` (and TensorBoard scalars); flushes."""
         t = round(time.time() - self.t0, 3)
         for name, value in metrics.items():
             self._metrics.writerow([step, t, name, f"{float(value):.6g}"])
@@ -41,6 +42,10 @@ class MetricsLogger:
         self._metrics_f.flush()
 
     def log_eval(self, step: int, returns: dict[str, float], episodes: int) -> None:
+        """Append per-task mean returns at `step` to eval.csv, then a "mean" row over tasks.
+
+        `episodes` is the number of episodes per task behind each mean.
+        """
         t = round(time.time() - self.t0, 3)
         for task, ret in returns.items():
             self._eval.writerow([step, t, task, f"{ret:.4f}", episodes])

@@ -37,6 +37,7 @@ class TwoHot:
         self._bins: dict[tuple, torch.Tensor] = {}
 
     def bins(self, like: torch.Tensor) -> torch.Tensor:
+        """Bin centres (num_bins,) in symlog space, on `like`'s device and dtype (cached)."""
         key = (like.device, like.dtype)
         if key not in self._bins:
             self._bins[key] = torch.linspace(
@@ -62,6 +63,7 @@ class TwoHot:
         return symexp((probs * self.bins(logits)).sum(-1))
 
     def decode_probs(self, probs: torch.Tensor) -> torch.Tensor:
+        """Probabilities (..., num_bins), already softmaxed -> scalar (...,)."""
         return symexp((probs * self.bins(probs)).sum(-1))
 
     def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -86,5 +88,5 @@ def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
 
 
 def tanh_log_det(pre_tanh: torch.Tensor) -> torch.Tensor:
-    """log |d tanh(u)/du| elementwise, numerically stable."""
+    """Log |d tanh(u)/du| elementwise, numerically stable."""
     return 2.0 * (math.log(2.0) - pre_tanh - F.softplus(-2.0 * pre_tanh))

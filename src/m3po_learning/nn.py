@@ -18,6 +18,7 @@ class SimNorm(nn.Module):
         self.group = group
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (..., D), D a multiple of `group` -> same shape, each group summing to 1."""
         return simnorm(x, self.group)
 
 
@@ -44,8 +45,11 @@ def mlp(
     act: str = "mish",
     out_norm: bool = False,
 ) -> nn.Sequential:
-    """NormedLinear hidden layers then a Linear output, optionally LayerNorm'd (out_norm, as
-    TD-MPC2 does before SimNorm) and followed by out_act."""
+    """NormedLinear hidden layers then a Linear output.
+
+    The output is optionally LayerNorm'd (out_norm, as TD-MPC2 does before SimNorm) and
+    followed by out_act. Dropout, if any, is in the first hidden layer only.
+    """
     layers: list[nn.Module] = []
     dims = [in_dim, *hidden]
     for i in range(len(hidden)):
@@ -79,6 +83,7 @@ class EnsembleLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (K, B, in) -> (K, B, out)."""
         return torch.baddbmm(self.bias, x, self.weight)
 
 
@@ -92,6 +97,7 @@ class EnsembleLayerNorm(nn.Module):
         self.dim = dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (K, B, D) -> normalised over D with member k's weight and bias, (K, B, D)."""
         return torch.nn.functional.layer_norm(x, (self.dim,)) * self.weight + self.bias
 
 
@@ -118,6 +124,7 @@ class EnsembleMLP(nn.Module):
         self.act = ACTIVATIONS[act]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, in), shared by all members, or (K, B, in) -> (K, B, out)."""
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.num, -1, -1)
         x = self.act(self.n1(self.drop(self.l1(x))))

@@ -11,6 +11,8 @@ from m3po_learning.config import PlannerConfig
 
 
 class PlanResult(NamedTuple):
+    """What `MPPIPlanner.plan` returns for B environments."""
+
     action: torch.Tensor  # (B, A) first action to execute (mean, or a sample in training)
     mean: torch.Tensor  # (B, H, A) final sampling mean (warm start for the next call)
     std: torch.Tensor  # (B, H, A) final sampling std
@@ -21,14 +23,28 @@ class PlanResult(NamedTuple):
 
 
 class LatentModel:
-    """What MPPI needs from a model. WorldModelAdapter and the fused inference model implement
-    it; tests supply analytic ones. `rollout_value` has a generic implementation on top of
-    `next`, `reward_value` and `terminal_value`; fast models override it."""
+    """What MPPI needs from a model.
 
-    def next(self, z, a, emb): ...
-    def reward_value(self, z, a, emb) -> torch.Tensor: ...
-    def terminal_value(self, z, emb, mask, generator=None) -> torch.Tensor: ...
-    def policy_action(self, z, emb, mask, generator) -> torch.Tensor: ...
+    WorldModelAdapter and the fused inference model implement it; tests supply analytic ones.
+    `rollout_value` has a generic implementation on top of `next`, `reward_value` and
+    `terminal_value`; fast models override it.
+    """
+
+    def next(self, z, a, emb):
+        """Next latent (B, L) from z (B, L), a (B, A), emb (B, E) or None."""
+        ...
+
+    def reward_value(self, z, a, emb) -> torch.Tensor:
+        """Scalar reward (B,) of taking a (B, A) in z (B, L)."""
+        ...
+
+    def terminal_value(self, z, emb, mask, generator=None) -> torch.Tensor:
+        """Value (B,) of ending the rollout in z (B, L), e.g. Q(z, pi(z)); mask: (B, A)."""
+        ...
+
+    def policy_action(self, z, emb, mask, generator) -> torch.Tensor:
+        """Policy sample (B, A) in z (B, L), zero in the dims `mask` (B, A) marks invalid."""
+        ...
 
     def rollout_value(self, z0, emb, mask, actions, gammas, generator=None) -> torch.Tensor:
         """G = sum_t gamma^t R(z_t, a_t) + gamma^H V_term(z_H) for every candidate.
@@ -57,16 +73,20 @@ class WorldModelAdapter(LatentModel):
         self.m = model
 
     def next(self, z, a, emb):
+        """WorldModel.next: z (B, L), a (B, A) -> (B, L)."""
         return self.m.next(z, a, emb)
 
     def reward_value(self, z, a, emb):
+        """Decoded reward head, (B,) float32."""
         return self.m.two_hot.decode(self.m.reward_logits(z, a, emb).float())
 
     def terminal_value(self, z, emb, mask, generator=None):
+        """Q(z, pi(z)) with a sampled policy action, (B,) float32."""
         a = self.m.policy(z, emb, mask, generator=generator).action
         return self.m.q_value(z, a, emb, generator=generator).float()
 
     def policy_action(self, z, emb, mask, generator=None):
+        """A sampled policy action, (B, A)."""
         return self.m.policy(z, emb, mask, generator=generator).action
 
 

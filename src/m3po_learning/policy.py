@@ -15,6 +15,8 @@ _EDGE = 1.0 - 1e-4
 
 
 class PolicyOutput(NamedTuple):
+    """One policy evaluation for a batch of B latents."""
+
     action: torch.Tensor  # (B, A) squashed sample (or mean), zero where masked
     mean: torch.Tensor  # (B, A) pre-tanh mean
     log_std: torch.Tensor  # (B, A)
@@ -46,6 +48,7 @@ class TanhGaussianPolicy(nn.Module):
         self.register_buffer("_std_offset", torch.logit(torch.tensor(frac)), persistent=False)
 
     def dist_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, in) -> pre-tanh mean (B, A) and log_std (B, A) in [log_std_min, log_std_max]."""
         mean, raw = self.net(x).chunk(2, dim=-1)
         # Smoothly map the raw output into [log_std_min, log_std_max].
         log_std = self.log_std_min + (self.log_std_max - self.log_std_min) * torch.sigmoid(
@@ -85,6 +88,6 @@ class TanhGaussianPolicy(nn.Module):
 def clamped_gaussian_log_prob(
     action: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """log mu(a) of the planner's final sampling Gaussian, over the valid dims; (B,)."""
+    """Log mu(a) of the planner's final sampling Gaussian, over the valid dims; (B,)."""
     a = action.clamp(-_EDGE, _EDGE)
     return (gaussian_log_prob(a, mean, std.log()) * mask).sum(-1)

@@ -1,5 +1,7 @@
-"""The first version's actor, kept as the `ppo_actor` ablation and the model-free baseline's
-actor: a clipped-ratio update on the last segment of collected steps (ALGORITHM.md, Policy)."""
+"""The first version's actor: the `ppo_actor` ablation and the model-free baseline's actor.
+
+A clipped-ratio update on the last segment of collected steps (ALGORITHM.md, Policy).
+"""
 
 from __future__ import annotations
 

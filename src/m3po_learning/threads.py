@@ -54,8 +54,10 @@ def busy_cores(window_s: float = 0.3) -> float:
 
 
 def pick_num_threads(requested: int, window_s: float = 0.3) -> int:
-    """`requested` threads, or for 0 one per idle core (1..MAX_AUTO_THREADS). Warns when the
-    machine is oversubscribed."""
+    """`requested` threads, or for 0 one per idle core (1..MAX_AUTO_THREADS).
+
+    Warns when the machine is oversubscribed.
+    """
     ncpu = os.cpu_count() or 1
     busy = busy_cores(window_s)
     idle = max(1, int(round(ncpu - busy)))
@@ -80,9 +82,12 @@ def configure_threads(requested: int) -> int:
 
 
 class ThreadGovernor:
-    """Keeps the auto thread count right while a long job runs: `check()` (cheap, no sleep)
-    re-measures the other processes' load since its last sample every `interval_s` and moves
-    torch between 1 and MAX_AUTO_THREADS threads. A fixed request is left alone."""
+    """Keeps the auto thread count right while a long job runs.
+
+    `check()` (cheap, no sleep) re-measures the other processes' load since its last sample
+    every `interval_s` and moves torch between 1 and MAX_AUTO_THREADS threads. A fixed
+    request is left alone.
+    """
 
     def __init__(self, requested: int, interval_s: float = 20.0):
         self.requested = requested
@@ -91,6 +96,11 @@ class ThreadGovernor:
         self._sample = _sample()
 
     def check(self) -> int:
+        """Re-measure the other processes' load if `interval_s` has passed; return the count.
+
+        The new count is one thread per core the others leave idle, 1..MAX_AUTO_THREADS; a
+        fixed request (non-zero), or no load measurement, keeps it unchanged.
+        """
         if self.requested != 0 or self._sample is None:
             return self.threads
         now = _sample()

@@ -45,6 +45,7 @@ class EnvSpec:
             raise ValueError(f"EnvSpec {self.task!r}: discount={self.discount} not in (0, 1)")
 
     def to_dict(self) -> dict:
+        """Plain JSON-ready dict of every field (what checkpoint metadata stores)."""
         return {
             "task": self.task,
             "obs_dim": self.obs_dim,
@@ -60,6 +61,7 @@ class EnvSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> EnvSpec:
+        """Inverse of `to_dict`; fields missing from older checkpoints take their defaults."""
         return cls(
             task=d["task"],
             obs_dim=int(d["obs_dim"]),
@@ -75,8 +77,11 @@ class EnvSpec:
 
 
 def pad_last(x: np.ndarray, width: int) -> np.ndarray:
-    """Zero-pad the last axis of `x` to `width` (float32): one task's obs/actions to the
-    multi-task sizes. Returns `x` itself (as float32) when it is already that wide."""
+    """Zero-pad the last axis of `x` to `width` (float32).
+
+    Pads one task's obs/actions to the multi-task sizes. Returns `x` itself (as float32) when
+    it is already that wide.
+    """
     x = np.asarray(x, np.float32)
     if x.shape[-1] == width:
         return x

@@ -1,6 +1,8 @@
-"""The off-policy updates of ALGORITHM.md on one replay batch: world model + Q ensemble (with
-the exploration bonus as an intrinsic reward), the model-free critic V, and the trust-region
-actor."""
+"""The off-policy updates of ALGORITHM.md on one replay batch.
+
+World model + Q ensemble (with the exploration bonus as an intrinsic reward), the model-free
+critic V, and the trust-region actor.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +13,15 @@ from m3po_learning.types import Batch
 
 
 def rho_weights(h: int, rho: float, device) -> torch.Tensor:
+    """Temporal loss weights rho^t for t = 0..h-1, (h,) float32."""
     return rho ** torch.arange(h, device=device, dtype=torch.float32)
 
 
 def diag_gaussian_kl(mean0, log_std0, mean1, log_std1, mask) -> torch.Tensor:
-    """KL(N0 || N1) of diagonal Gaussians over the valid dims, (B,). The tanh squash is a
-    bijection, so this is also the KL of the squashed policies."""
+    """KL(N0 || N1) of diagonal Gaussians over the valid dims, (B,).
+
+    The tanh squash is a bijection, so this is also the KL of the squashed policies.
+    """
     var0, var1 = (2 * log_std0).exp(), (2 * log_std1).exp()
     kl = log_std1 - log_std0 + (var0 + (mean0 - mean1) ** 2) / (2 * var1) - 0.5
     return (kl * mask).sum(-1)
@@ -30,11 +35,13 @@ class RunningScale:
         self.value = 1.0
 
     def update(self, q: torch.Tensor) -> None:
+        """Move the scale towards the 5-95 percentile range of the values `q` (any shape)."""
         q = q.detach().float().flatten()
         lo, hi = torch.quantile(q, torch.tensor([0.05, 0.95], device=q.device))
         self.value += self.tau * (float(hi - lo) - self.value)
 
     def __call__(self) -> float:
+        """The current scale S, at least 1."""
         return max(self.value, 1.0)
 
 
@@ -54,7 +61,7 @@ class BonusNormalizer:
 
     @torch.no_grad()
     def __call__(self, eps: torch.Tensor, task: torch.Tensor, clip: float) -> torch.Tensor:
-        """eps (H, B), task (B,) -> bonus (H, B) in [0, clip]; updates the running scale."""
+        """Eps (H, B), task (B,) -> bonus (H, B) in [0, clip]; updates the running scale."""
         T = self.mean_sq.shape[0]
         cnt = torch.bincount(task, minlength=T).float() * eps.shape[0]
         s2 = torch.zeros(T, device=eps.device).index_add_(0, task, (eps.float() ** 2).sum(0))
@@ -124,8 +131,10 @@ class UpdateMixin:
         intrinsic: torch.Tensor | None = None,
         next_z: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Consistency, reward and Q losses of ALGORITHM.md on a batch (H, B), their weighted
-        `total`, and the latents `zs` (H+1, B, L) rolled out from h(s_0); differentiable.
+        """Consistency, reward and Q losses of ALGORITHM.md on a batch (H, B).
+
+        Also their weighted `total`, and the latents `zs` (H+1, B, L) rolled out from h(s_0);
+        all differentiable.
 
         The Q target is r + intrinsic + gamma * min_2 Q_target(z', pi(z')); `intrinsic`
         (H, B) is the annealed exploration bonus (None: no bonus); `next_z` (H, B, L) the
@@ -178,8 +187,10 @@ class UpdateMixin:
         }
 
     def v_targets(self, batch: Batch, v_next: torch.Tensor) -> torch.Tensor:
-        """Lambda-returns of the real rewards along each sub-trajectory, (H, B), bootstrapped
-        with V(h(s_{t+1})) (ALGORITHM.md: V is trained on real rewards only)."""
+        """Lambda-returns of the real rewards along each sub-trajectory, (H, B).
+
+        Bootstrapped with V(h(s_{t+1})) (ALGORITHM.md: V is trained on real rewards only).
+        """
         lam = self.cfg.policy.gae_lambda
         H = batch.reward.shape[0]
         gamma = self.model.discounts[batch.task]
@@ -250,9 +261,11 @@ class UpdateMixin:
 
     # -- trust-region actor ---------------------------------------------------------------------
     def update_actor(self, zs: torch.Tensor, task: torch.Tensor) -> dict[str, float]:
-        """Maximise Q(z, pi(z)) / S + c * entropy on latents zs (T, B, L), weights rho^t, then
-        hold KL(pi_old || pi) <= target_kl by backtracking the step (a projection onto the
-        trust region along the step direction)."""
+        """Maximise Q(z, pi(z)) / S + c * entropy on latents zs (T, B, L), weights rho^t.
+
+        Then hold KL(pi_old || pi) <= target_kl by backtracking the step (a projection onto
+        the trust region along the step direction).
+        """
         m, pc = self.model, self.cfg.policy
         T, B, _ = zs.shape
         z = zs.detach().float().reshape(T * B, -1)
@@ -314,8 +327,11 @@ class UpdateMixin:
         )
 
     def update(self, batch: Batch) -> dict[str, float]:
-        """One full update step on a replay batch: world model, Q, V, and (trust_region actor)
-        the policy on the same batch's rolled-out latents."""
+        """One full update step on a replay batch.
+
+        World model, Q, V, and (trust_region actor) the policy on the same batch's rolled-out
+        latents.
+        """
         stats = self.update_world_model(batch)
         if self.cfg.policy.actor == "trust_region" and self.cfg.model.world_model:
             stats.update(self.update_actor(self._last_zs, batch.task))

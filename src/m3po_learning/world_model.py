@@ -92,6 +92,7 @@ class WorldModel(nn.Module):
         return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
     def mask(self, task: torch.Tensor) -> torch.Tensor:
+        """task: (B,) long -> (B, A) float mask, 1 on each task's own action dims."""
         return self.action_masks[task]
 
     # -- networks -----------------------------------------------------------------------------
@@ -100,9 +101,11 @@ class WorldModel(nn.Module):
         return self.encoder(self._cat(obs, emb))
 
     def next(self, z: torch.Tensor, a: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
+        """Latent dynamics: z (B, L), a (B, A) -> next z (B, L)."""
         return self.dynamics(self._cat(z, a, emb))
 
     def reward_logits(self, z, a, emb) -> torch.Tensor:
+        """Two-hot reward logits (B, bins) for z (B, L), a (B, A)."""
         return self.reward(self._cat(z, a, emb))
 
     def q_logits(self, z, a, emb, target: bool = False) -> torch.Tensor:
@@ -117,22 +120,26 @@ class WorldModel(nn.Module):
         return self.two_hot.decode(logits[idx]).mean(0)
 
     def q_min_target(self, z, a, emb, generator=None) -> torch.Tensor:
-        """min over 2 random target heads (the TD target of ALGORITHM.md), (B,)."""
+        """Min over 2 random target heads (the TD target of ALGORITHM.md), (B,)."""
         logits = self.q_logits(z, a, emb, target=True)
         idx = two_random_heads(self.cfg.num_q, generator, logits.device)
         return self.two_hot.decode(logits[idx]).min(0).values
 
     def v_logits(self, z, emb) -> torch.Tensor:
+        """Two-hot logits (B, bins) of the model-free critic V(z)."""
         return self.v(self._cat(z, emb))
 
     def v_value(self, z, emb) -> torch.Tensor:
+        """V(z) decoded to a scalar, (B,)."""
         return self.two_hot.decode(self.v_logits(z, emb))
 
     def policy(self, z, emb, mask, deterministic=False, generator=None):
+        """Policy pi(. | z, e) on the `mask` (B, A) dims, a PolicyOutput (deterministic: mean)."""
         return self.pi(self._cat(z, emb), mask, deterministic, generator)
 
     @torch.no_grad()
     def soft_update_target(self, tau: float) -> None:
+        """Polyak update of the target Q ensemble: target <- target + tau (online - target)."""
         for p, tp in zip(self.qs.parameters(), self.target_qs.parameters(), strict=True):
             tp.lerp_(p, tau)
 

@@ -17,6 +17,10 @@ BUILTIN = ("train", "eval", "finetune", "demo", "plot")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `m3po` parser: the built-in subcommands, then any `m3po.commands` plugins.
+
+    A plugin that fails to import is skipped (logged at debug level).
+    """
     parser = argparse.ArgumentParser(
         prog="m3po",
         description="M3PO multi-task model-based RL: train in MuJoCo, evaluate, deploy on ROS 2.",
@@ -40,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `m3po` with `argv` (default: sys.argv[1:]) and return the exit status.
+
+    Config, checkpoint and input errors print one line to stderr and return 2; Ctrl-C
+    returns 130.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

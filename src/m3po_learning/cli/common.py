@@ -6,6 +6,7 @@ import argparse
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
+    """Add `--config FILE` and the positional KEY=VALUE overrides to `p`."""
     p.add_argument(
         "--config",
         metavar="FILE",
@@ -20,5 +21,5 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def task_list(value: str) -> list[str]:
-    """argparse type for --tasks: 'a/b,c/d' -> ['a/b', 'c/d']."""
+    """Argparse type for --tasks: 'a/b,c/d' -> ['a/b', 'c/d']."""
     return [t.strip() for t in value.split(",") if t.strip()]

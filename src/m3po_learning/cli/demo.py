@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
+    """Register `m3po demo` on the subparsers action `sub`."""
     p = sub.add_parser(
         "demo",
         help="a few minutes of multi-task training, evaluation and a plot",
@@ -20,6 +21,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train briefly into --out, print returns beside random actions, save the plot."""
     from m3po_learning.cli.plot import plot_runs
     from m3po_learning.cli.train import print_returns
     from m3po_learning.config import load_config

@@ -11,6 +11,7 @@ from m3po_learning.cli.common import task_list
 
 
 def add_parser(sub) -> None:
+    """Register `m3po eval` on the subparsers action `sub`."""
     p = sub.add_parser(
         "eval",
         help="evaluate a checkpoint",
@@ -55,6 +56,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Evaluate the checkpoint, print the returns, optionally write JSON and videos."""
     from m3po_learning.checkpoint import load_agent
     from m3po_learning.cli.train import print_returns
     from m3po_learning.evaluation import evaluate

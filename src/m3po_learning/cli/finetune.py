@@ -7,6 +7,7 @@ import json
 
 
 def add_parser(sub) -> None:
+    """Register `m3po finetune` on the subparsers action `sub`."""
     p = sub.add_parser(
         "finetune",
         help="fine-tune a checkpoint from rosbags (MCAP or sqlite3)",
@@ -86,6 +87,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fine-tune the checkpoint on the bags and print the summary (text or --json)."""
     from m3po_learning.datasets import AlignOptions, load_topic_map
     from m3po_learning.threads import configure_threads
     from m3po_learning.training.finetune import finetune_checkpoint

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
+    """Register `m3po plot` on the subparsers action `sub`."""
     p = sub.add_parser(
         "plot",
         help="plot learning curves of runs",
@@ -20,6 +21,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Plot the given runs to --out."""
     out = plot_runs([Path(r) for r in args.runs], Path(args.out), args.labels, args.per_task)
     print(f"wrote {out}")
     return 0
@@ -32,6 +34,19 @@ def plot_runs(
     per_task: bool = False,
     title: str = "M3PO learning curves",
 ) -> Path:
+    """Plot eval return against environment steps for each run's eval.csv; returns `out`.
+
+    Args:
+        runs: run directories, each with an eval.csv.
+        out: PNG path to write (parent directories are created).
+        labels: legend label per run (default: the directory names).
+        per_task: add one panel per task after the mean-over-tasks panel.
+        title: figure title.
+
+    Raises:
+        FileNotFoundError: a run has no eval.csv.
+        ValueError: the number of labels differs from the number of runs.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

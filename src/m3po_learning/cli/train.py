@@ -8,6 +8,7 @@ from m3po_learning.cli.common import add_config_args, task_list
 
 
 def add_parser(sub) -> None:
+    """Register `m3po train` on the subparsers action `sub`."""
     p = sub.add_parser(
         "train",
         help="train one agent on many tasks",
@@ -42,6 +43,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train (or resume) a run, print the final evaluation and the latest checkpoint."""
     from m3po_learning.config import load_config
     from m3po_learning.training.online import build_trainer
 
@@ -74,6 +76,7 @@ def train_values(args: argparse.Namespace) -> dict:
 
 
 def print_returns(returns: dict[str, float], title: str, baseline: dict | None = None) -> None:
+    """Print a per-task return table with a mean row, and a `random` column from `baseline`."""
     width = max([len(t) for t in returns] + [8])
     print(f"\n{title}")
     head = f"{'task':<{width}}  {'return':>9}"

@@ -31,6 +31,7 @@ class BagSource:
 
     @property
     def name(self) -> str:
+        """The bag's path as a string, for messages."""
         return str(self.path)
 
 
@@ -109,6 +110,7 @@ class OpenBag:
         self.close()
 
     def close(self) -> None:
+        """Close every opened storage file; safe to call twice or on a half-open bag."""
         for part in self._parts:
             if part.reader is not None:
                 try:
@@ -118,6 +120,7 @@ class OpenBag:
         self._parts.clear()
 
     def warn(self, text: str) -> None:
+        """Record `text` in `warnings` (shown in the read summary) and log it."""
         self.warnings.append(text)
         log.warning("%s", text)
 

@@ -122,6 +122,12 @@ class JointStateDecoder(_Rows):
         return np.array([index.get(j, -1) for j in self.joints], np.intp)
 
     def add(self, log_ns: int, msg) -> None:
+        """Append one JointState received at `log_ns` as a row (2 J,): positions, velocities.
+
+        Joints the message lacks (and velocities it does not carry) are NaN. Raises BagError
+        when a required joint is missing, the names and positions disagree in length, or
+        velocities are needed but absent.
+        """
         names = tuple(msg.name)
         idx = self._layouts.get(names)
         if idx is None:
@@ -164,6 +170,11 @@ class CommandDecoder(_Rows):
         self._checked_labels = False
 
     def add(self, log_ns: int, msg) -> None:
+        """Append one command received at `log_ns` as a row (J,); it has no header stamp.
+
+        Raises BagError on a wrong length, or when the first message's layout label lists
+        joint names other than the task's, in order.
+        """
         data = np.asarray(msg.data, np.float64)
         if data.shape != (self.width,):
             raise BagError(
@@ -196,6 +207,10 @@ class InputDecoder(_Rows):
         self.field, self.has_header = POINT_TYPES[msgtype]
 
     def add(self, log_ns: int, msg) -> None:
+        """Append one input message received at `log_ns` as a row (size,).
+
+        Raises BagError when the message's size differs from the observation's.
+        """
         if self.field == "data":
             v = np.asarray(msg.data, np.float64)
         else:
@@ -222,6 +237,7 @@ class MarkerDecoder(_Rows):
         super().__init__(0)
 
     def add_time(self, log_ns: int) -> None:
+        """Record a marker message received at `log_ns` (an empty row, no stamp)."""
         self.log.append(log_ns)
         self.stamp.append(-1)
         self.values.append(np.zeros(0))

@@ -83,6 +83,7 @@ class McapScan:
             pass
 
     def msgtype(self, channel_id: int) -> str:
+        """Message type of a channel's schema, e.g. "sensor_msgs/msg/JointState" ("": none)."""
         schema_id = self.channels[channel_id][1]
         return self.schemas.get(schema_id, ("",))[0]
 

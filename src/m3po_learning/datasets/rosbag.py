@@ -61,6 +61,7 @@ class BagDataset:
 
     @property
     def num_transitions(self) -> int:
+        """Transitions over all episodes."""
         return sum(len(e) for e in self.episodes)
 
 

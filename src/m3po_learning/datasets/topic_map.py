@@ -34,6 +34,7 @@ class TopicMap:
 
     @property
     def input_topics(self) -> dict[str, str]:
+        """Input name -> topic name, e.g. {"goal": "goal"}."""
         return dict(self.inputs)
 
     def with_remaps(self, remaps: Sequence[str]) -> TopicMap:
@@ -61,6 +62,7 @@ class TopicMap:
         return out
 
     def to_dict(self) -> dict:
+        """Plain dict in the topic-map YAML layout (inputs as a mapping, split_on a list)."""
         return {
             "namespace": self.namespace,
             "joint_states": self.joint_states,

@@ -41,6 +41,7 @@ class ReachableGoals:
         self._lo, self._hi = mid - half, mid + half
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """A goal (3,): the frame's position at joint positions drawn uniformly within limits."""
         q = rng.uniform(self._lo, self._hi)
         return self._kin.frames(self._qidx, q)[0].copy()
 

@@ -117,6 +117,11 @@ class DmcObservationSpec(ObservationSpec):
         velocities: Mapping[str, float],
         inputs: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
+        """The env's observation (obs_dim,) for these joint readings, by joint name.
+
+        `inputs` is unused: DMC tasks take no task inputs. Raises KeyError when a joint's
+        position or velocity is missing.
+        """
         missing = [j for j in self.joint_names if j not in positions or j not in velocities]
         if missing:
             raise KeyError(f"observation for {self.task!r} needs joints {missing}")
@@ -167,6 +172,7 @@ class DmcEnv:
         self._action = np.zeros(self.spec.action_dim)
 
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode; `seed` reseeds the task's generator. Returns (obs, info)."""
         if seed is not None:
             self._env.task._random = np.random.RandomState(seed)
         ts = self._env.reset()
@@ -174,6 +180,10 @@ class DmcEnv:
         return _flatten(ts.observation, np.empty(self.spec.obs_dim, np.float32)), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply `action` (action_dim,) in [-1, 1] for ACTION_REPEAT suite steps.
+
+        Returns (obs, reward summed over the repeats, terminated, truncated, info).
+        """
         obs = np.empty(self.spec.obs_dim, np.float32)
         reward, terminated, truncated = self._step_into(action, obs)
         return obs, reward, terminated, truncated, {}
@@ -195,6 +205,7 @@ class DmcEnv:
         return float(reward), terminated, truncated or self._t >= self.spec.episode_length
 
     def joint_state(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+        """(names, positions, velocities, actuator forces) of the observed 1-DoF joints."""
         names = self.observation_spec.joint_names
         d = self._env.physics.named.data
         pos = np.array([d.qpos[n][0] for n in names])
@@ -203,6 +214,7 @@ class DmcEnv:
         return names, pos, vel, eff
 
     def task_inputs(self) -> dict[str, np.ndarray]:
+        """No task inputs for DMC tasks: always {}."""
         return {}
 
     def joint_limits(self) -> dict[str, JointLimit]:
@@ -237,9 +249,11 @@ class DmcEnv:
         return ActionSpec.from_limits(self.spec.joint_names, self.joint_limits())
 
     def render(self, width: int = 320, height: int = 240) -> np.ndarray:
+        """Offscreen RGB frame (height, width, 3) uint8 from camera 0."""
         return self._env.physics.render(height=height, width=width, camera_id=0)
 
     def close(self) -> None:
+        """Release the suite environment."""
         self._env.close()
 
     def __repr__(self) -> str:

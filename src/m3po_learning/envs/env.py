@@ -248,6 +248,7 @@ class Env:
         return self._renderer.render().copy()
 
     def close(self) -> None:
+        """Free the offscreen renderer, if one was made."""
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None

@@ -43,6 +43,11 @@ class ObsPart:
 
     @property
     def size(self) -> int:
+        """Length of this part's block.
+
+        2 J for sincos, J for positions or velocities, input_size for inputs, 3 for frame
+        positions and input-minus-frame differences.
+        """
         if self.kind == "joint_sincos":
             return 2 * len(self.joints)
         if self.kind in ("joint_pos", "joint_vel"):
@@ -53,7 +58,7 @@ class ObsPart:
 
 
 def joint_sincos(joints: Sequence[str], name: str = "joint_sincos") -> ObsPart:
-    """cos of each joint angle, then sin of each: (2 J,). Continuous angles, no wrap."""
+    """Cos of each joint angle, then sin of each: (2 J,). Continuous angles, no wrap."""
     return ObsPart(name, "joint_sincos", joints=tuple(joints))
 
 
@@ -107,6 +112,7 @@ class Kinematics:
         return names[::-1]
 
     def qpos_index(self, joints: Sequence[str]) -> np.ndarray:
+        """The qpos addresses (J,) of `joints`, as `frames` takes them."""
         return np.array([self.model.joint(j).qposadr[0] for j in joints], np.intp)
 
     def frames(self, qpos_idx: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -262,6 +268,7 @@ class ObservationSpec:
             velocities: (J,) joint velocities in `joint_names` order.
             frames: (F, 3) world positions of `frame_names`, or None if there are none.
             inputs: task inputs by name.
+            out: (obs_dim,) float32 buffer the observation is written into.
         """
         self.writer(out).write(positions, velocities, frames, inputs)
         return out

@@ -51,6 +51,11 @@ class Randomization:
 
     @classmethod
     def from_mapping(cls, data: Mapping, source: str = "<dict>") -> Randomization:
+        """Build from a mapping of field -> number or [low, high] (e.g. a YAML section).
+
+        `source` names where `data` came from in error messages. Raises ValueError on an
+        unknown key or a bad range.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -61,6 +66,7 @@ class Randomization:
 
     @property
     def noisy(self) -> bool:
+        """True when position or velocity sensor noise can be non-zero."""
         return self.position_noise_std[1] > 0 or self.velocity_noise_std[1] > 0
 
     def merged(self, other: Randomization) -> Randomization:

@@ -62,9 +62,10 @@ def _unknown(name: str) -> TaskSetError:
 
 
 def task_kind(name: str) -> str:
-    """What the task name `name` is: "builtin" (a URDF robot task of the suite), "registered"
-    (added with `register_task`, e.g. a bring-your-own URDF robot) or "dmc" (a dm_control
-    suite task, "dmc/<domain>-<task>").
+    """What the task name `name` is: "builtin", "registered" or "dmc".
+
+    "builtin" is a URDF robot task of the suite, "registered" one added with `register_task`
+    (e.g. a bring-your-own URDF robot), "dmc" a dm_control suite task, "dmc/<domain>-<task>".
 
     Raises:
         TaskSetError: `name` is no task; a wrong "dmc/..." name gets the suite's task list.

@@ -44,6 +44,7 @@ class Tolerance:
         object.__setattr__(self, "_scale", scale)
 
     def __call__(self, x: float) -> float:
+        """Reward in [0, 1] for the value `x`: 1 inside the bounds, the sigmoid outside."""
         if self.lower <= x <= self.upper:
             return 1.0
         if self.margin == 0.0:

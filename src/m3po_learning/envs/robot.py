@@ -209,6 +209,7 @@ class Robot:
         return n
 
     def set_goal_marker(self, xyz: np.ndarray) -> None:
+        """Move the goal marker's mocap body to world position `xyz` (3,); no-op without one."""
         if self.goal_mocap >= 0:
             self.data.mocap_pos[self.goal_mocap] = xyz
 

@@ -29,6 +29,7 @@ class UrdfJoint:
 
     @property
     def movable(self) -> bool:
+        """True for the 1-DoF joint types: revolute, continuous, prismatic (MOVABLE_TYPES)."""
         return self.type in MOVABLE_TYPES
 
 

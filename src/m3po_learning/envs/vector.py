@@ -127,8 +127,10 @@ class VectorEnv:
         self._obs[i, : obs.shape[0]] = obs  # URDF envs already wrote it; adapters did not
 
     def render(self, index: int, width: int = 320, height: int = 240) -> np.ndarray:
+        """RGB frame (height, width, 3) uint8 of env `index`."""
         return self.envs[index].render(width, height)
 
     def close(self) -> None:
+        """Close every env."""
         for env in self.envs:
             env.close()

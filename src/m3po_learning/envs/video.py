@@ -67,6 +67,9 @@ def record_video(
         policy_fn: maps an observation (obs_dim,) to an action (action_dim,) in [-1, 1].
         path: output file, .mp4 (H.264 through imageio-ffmpeg) or .gif.
         steps: agent steps to record (default: one episode); episodes restart as needed.
+        width: frame width, pixels.
+        height: frame height, pixels.
+        seed: seeds the env built from a task name, its first reset and the random actions.
     """
     env = make_env(env_or_task, seed=seed) if isinstance(env_or_task, str) else env_or_task
     owned = isinstance(env_or_task, str)

@@ -76,8 +76,11 @@ class TrainerBase:
         unique: bool = False,
         keep: int = 0,
     ) -> Path:
-        """Save the agent into the run directory (see `save_run_checkpoint`), then call
-        `on_checkpoint` with its path."""
+        """Save the agent into the run directory and return the checkpoint's path.
+
+        See `save_run_checkpoint` for the arguments; `on_checkpoint`, if set, is then called
+        with the path.
+        """
         if self.out_dir is None:
             raise ValueError("this trainer has no run directory (out_dir=None)")
         path = save_run_checkpoint(

@@ -65,6 +65,7 @@ class FinetuneResult:
     last_metrics: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict:
+        """JSON-ready summary: counts, held-out losses, timing and the numeric data stats."""
         return {
             "task": self.task,
             "nearest_task": self.nearest_task,
@@ -82,7 +83,7 @@ class FinetuneResult:
 
 @torch.no_grad()
 def behaviour_log_prob(agent: M3POAgent, episode: Episode, task_id: int) -> np.ndarray:
-    """log pi_checkpoint(recorded action | recorded obs), (T,): the bag's stand-in for log mu."""
+    """Log pi_checkpoint(recorded action | recorded obs), (T,): the bag's stand-in for log mu."""
     m = agent.model
     dev = agent.device
     obs = torch.as_tensor(pad_last(episode.obs[:-1], agent.obs_dim), device=dev)
@@ -321,10 +322,22 @@ def finetune_checkpoint(
     command and node that takes a checkpoint accepts. Existing checkpoints are kept.
 
     Args:
+        checkpoint: checkpoint directory, or run directory (uses checkpoints/latest).
+        bag_paths: bags (directories or .mcap/.db3 files) or directories of bags.
+        task: the task the bags show; one the checkpoint lacks starts from the nearest task
+            embedding.
+        out_dir: run directory the fine-tuned checkpoint is written to.
         config: the schedule: a FinetuneConfig; or a mapping of `finetune` keys applied to
             the checkpoint's section (validated, errors name "finetune.<key>"); or None for
             the checkpoint's section (after `overrides`).
         overrides: runtime KEY=VALUE overrides of the checkpoint's config (`finetune.*` too).
+        topic_map: a TopicMap, a YAML path or name, or None for config/topics/default.yaml.
+        align: tick alignment and episode splitting (default AlignOptions()).
+        device: "auto", "cpu" or "cuda[:N]" for the loaded agent.
+        progress: show progress bars.
+
+    Returns:
+        The fine-tuning result and the path of the new checkpoint.
     """
     from m3po_learning.checkpoint import load_agent, save_run_checkpoint
 

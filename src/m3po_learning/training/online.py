@@ -78,8 +78,10 @@ class OnlineTrainer(TrainerBase):
             self.logger.close()
 
     def seed_steps(self) -> int:
-        """Random-action steps over all tasks: train.seed_steps, or for -1 TD-MPC2's
-        max(1000, 5 episodes) per task."""
+        """Random-action steps over all tasks before updates start.
+
+        train.seed_steps, or for -1 TD-MPC2's max(1000, 5 episodes) per task.
+        """
         n = self.cfg.train.seed_steps
         if n >= 0:
             return n
@@ -213,9 +215,12 @@ class OnlineTrainer(TrainerBase):
             bar.close()
 
     def add_external_episode(self, task: str, obs, action, reward, terminated) -> None:
-        """Queue an episode from outside the trainer (any thread): obs (T+1, O_task),
-        action (T, A_task), reward (T,), terminated (T,). It joins replay between segments,
-        so it never races the sampler; shapes are checked here, at the caller."""
+        """Queue an episode from outside the trainer (any thread).
+
+        obs (T+1, O_task), action (T, A_task), reward (T,), terminated (T,). It joins replay
+        between segments, so it never races the sampler; shapes are checked here, at the
+        caller.
+        """
         if task not in self.agent.task_index:
             raise KeyError(f"external episode for unknown task {task!r}; tasks: {self.tasks}")
         spec = self.agent.specs[self.agent.task_index[task]]

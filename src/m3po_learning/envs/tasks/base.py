@@ -32,6 +32,7 @@ class Task:
     can_terminate = False
 
     def observation_parts(self) -> tuple[ObsPart, ...]:
+        """The observation's parts, in order; they define the task's observation spec."""
         raise NotImplementedError
 
     def reset(self, robot: Robot, rng: np.random.Generator) -> None:

@@ -89,6 +89,11 @@ class ReachTask(Task):
         self._bound_to = None
 
     def observation_parts(self) -> tuple[ObsPart, ...]:
+        """The reach observation's parts, in order.
+
+        Sin/cos of the revolute joints, raw prismatic positions, all joint velocities, then
+        ee_pos, goal and goal_minus_ee, (3,) each.
+        """
         angular = tuple(j for j in self.joints if j not in self.linear_joints)
         parts = (joint_sincos(angular),) if angular else ()
         if self.linear_joints:
@@ -107,6 +112,11 @@ class ReachTask(Task):
         self._push_id = robot.model.body(self.push_body).id if self.push_body else -1
 
     def reset(self, robot: Robot, rng: np.random.Generator) -> None:
+        """Joints uniform in 90% of their range, and the goal by mode.
+
+        reach: a workspace sample; track/trajectory: a random circle or figure-eight (centre,
+        radius, speed, phase, plane); hold: the end effector's start position.
+        """
         if self._bound_to is not robot:
             self._bind(robot)
         d = robot.data
@@ -152,6 +162,7 @@ class ReachTask(Task):
         g[2] = c[2] + x * u[2] + y * w[2]
 
     def before_physics(self, robot: Robot, time_s: float) -> None:
+        """Hold mode: start a random push on `push_body` when due, end it when it has lasted."""
         if self.mode != "hold":
             return
         xfrc = robot.data.xfrc_applied
@@ -169,15 +180,18 @@ class ReachTask(Task):
             self._push_end = -1.0
 
     def after_physics(self, robot: Robot, time_s: float) -> None:
+        """Track and trajectory modes: move the goal (and its marker) to time `time_s`."""
         if self.mode == "track" or self.mode == "trajectory":
             self._move_goal(time_s)
             robot.set_goal_marker(self._goal)
 
     def reward(self, robot: Robot, action: np.ndarray) -> float:
+        """Tolerance of the ee-goal distance times `small_control(mean a^2)`, in [0, 1]."""
         ex, ey, ez = robot.data.xpos[self._frame_id].tolist()
         gx, gy, gz = self._goal.tolist()
         dist = math.sqrt((gx - ex) ** 2 + (gy - ey) ** 2 + (gz - ez) ** 2)
         return self._near(dist) * small_control(float(action @ action) / action.shape[0])
 
     def inputs(self) -> dict[str, np.ndarray]:
+        """{"goal": xyz (3,)}, the live goal array (not a copy)."""
         return self._inputs

@@ -41,6 +41,7 @@ class SwingTask(Task):
         self.can_terminate = self.balance
 
     def observation_parts(self) -> tuple[ObsPart, ...]:
+        """Parts: cart_pos (1,) with a cart, pole_sincos (2 P,), then joint_vel (cart, poles)."""
         parts = []
         if self.cart:
             parts.append(joint_positions((self.cart,), name="cart_pos"))
@@ -57,6 +58,10 @@ class SwingTask(Task):
         self._bound_to = robot
 
     def reset(self, robot: Robot, rng: np.random.Generator) -> None:
+        """Poles near upright (balance), hanging (start_down) or anywhere; cart near centre.
+
+        The cart starts within 10% (balance) or 50% of its range, at rest.
+        """
         if getattr(self, "_bound_to", None) is not robot:
             self._bind(robot)
         d = robot.data
@@ -90,6 +95,7 @@ class SwingTask(Task):
         return acc / len(self._qidx_list)
 
     def reward(self, robot: Robot, action: np.ndarray) -> float:
+        """Product of upright, cart-centred, small-control and small-velocity terms, in [0, 1]."""
         d = robot.data
         upright = (1.0 + self._upright(d.qpos)) * 0.5
         centered = (1.0 + _CENTERED(d.qpos.item(self._cart_q))) * 0.5 if self.cart else 1.0
@@ -98,6 +104,7 @@ class SwingTask(Task):
         return upright * centered * control * velocity
 
     def terminated(self, robot: Robot) -> bool:
+        """Balance only: True once the mean pole tilt passes `fall_angle` (by its cosine)."""
         if not self.balance:
             return False
         return self._upright(robot.data.qpos) < math.cos(self.fall_angle)
