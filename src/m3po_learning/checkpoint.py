@@ -16,7 +16,8 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from m3po_learning.config import Config, ConfigError, config_from_dict, upgrade_stored_config
+from m3po_learning.config import Config, ConfigError, config_from_dict
+from m3po_learning.config_upgrade import upgrade_stored_config
 from m3po_learning.types import EnvSpec
 from m3po_learning.yaml_io import read_mapping
 

@@ -22,6 +22,16 @@ class Segment(NamedTuple):
     log_mu: torch.Tensor  # (T, N)
     task: torch.Tensor  # (N,)
 
+    @classmethod
+    def from_arrays(cls, seg: dict, steps: int, task_ids, device) -> Segment:
+        """The first `steps` rows of the collector's per-step arrays, as tensors on `device`."""
+
+        def t(x):
+            return torch.as_tensor(x[:steps], device=device)
+
+        names = ("obs", "next_obs", "action", "reward", "terminated", "done", "log_mu")
+        return cls(*(t(seg[k]) for k in names), torch.as_tensor(task_ids, device=device))
+
 
 class PPOActorMixin:
     """`M3POAgent.update_policy` for policy.actor=ppo (see agent.py for the state it uses)."""

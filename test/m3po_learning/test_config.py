@@ -75,7 +75,8 @@ def test_shipped_configs_load():
 
 
 def test_finetune_section_is_validated_and_optional_in_stored_configs():
-    from m3po_learning.config import FinetuneConfig, config_from_dict, upgrade_stored_config
+    from m3po_learning.config import FinetuneConfig, config_from_dict
+    from m3po_learning.config_upgrade import upgrade_stored_config
 
     assert Config().finetune == FinetuneConfig()
     assert (Config().finetune.steps, Config().finetune.holdout_frac) == (500, 0.2)

@@ -166,7 +166,11 @@ class OnlineTrainer(TrainerBase):
                     T = t + 1
                     break
             self._drain_external()
-            metrics = agent.update_policy(self._segment(seg, T)) if ppo else {}
+            metrics = (
+                agent.update_policy(Segment.from_arrays(seg, T, self.task_ids, agent.device))
+                if ppo
+                else {}
+            )
             metrics.update(self.pop_update_metrics())
             metrics.update(agent.schedule.stats())
             if self.threads is not None:
@@ -260,23 +264,6 @@ class OnlineTrainer(TrainerBase):
         while self._update_credit >= 1.0:
             self.update_once(self.cfg.optim.batch_size)
             self._update_credit -= 1.0
-
-    def _segment(self, seg: dict, T: int) -> Segment:
-        dev = self.agent.device
-
-        def t(x):
-            return torch.as_tensor(x[:T], device=dev)
-
-        return Segment(
-            t(seg["obs"]),
-            t(seg["next_obs"]),
-            t(seg["action"]),
-            t(seg["reward"]),
-            t(seg["terminated"]),
-            t(seg["done"]),
-            t(seg["log_mu"]),
-            torch.as_tensor(self.task_ids, device=dev),
-        )
 
     def _pad(self, obs: np.ndarray) -> np.ndarray:
         return pad_last(obs, self.agent.obs_dim)
