@@ -99,7 +99,6 @@ class _TaskView:
                 f"task {task!r}: the checkpoint drives joints {list(joint_names)}, but the task "
                 f"definition drives {list(env.spec.joint_names)}"
             )
-        self.action_joints = list(env.spec.joint_names)
         self.action_spec = env.action_spec
         robot_joints = list(env.robot.joint_names)
         obs_joints = list(self.obs_spec.joint_names)
@@ -214,7 +213,7 @@ def _read_bag(
             view.task,
         ),
         cmd_topic: CommandDecoder(
-            cmd_topic, topics[cmd_topic].msgtype, view.action_joints, name, view.task
+            cmd_topic, topics[cmd_topic].msgtype, list(view.action_spec.names), name, view.task
         ),
     }
     for k, t in input_topics.items():
