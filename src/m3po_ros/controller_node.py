@@ -29,6 +29,7 @@ from m3po_ros.params import ControllerParams, ParamError, declare_from_dataclass
 from m3po_ros.qos import CHECKPOINT_QOS, COMMAND_QOS, DIAGNOSTICS_QOS, SENSOR_QOS
 from m3po_ros.realtime import TickGC, make_thread_realtime
 from m3po_ros.safety import SafetyConfig, SafetyState
+from m3po_ros.stamped_inputs import StampedInputs, stamp_ns
 from m3po_ros.tick_stats import TickClock, TickStats
 
 # A refused hot-swap checkpoint raises one of these (CheckpointError and ControlError are
@@ -58,8 +59,8 @@ class ControllerNode(LifecycleNode):
         )
         self.params = declare_from_dataclass(self, ControllerParams)
         self.loop: ControlLoop | None = None
-        self._joint = (None, {}, {})  # (arrival monotonic s, positions, velocities)
-        self._inputs: dict = {}
+        self._joint = (None, {}, {}, 0)  # (arrival monotonic s, positions, velocities, stamp ns)
+        self._inputs = StampedInputs()
         self._pubs, self._subs = [], []
         self._tick_timer = None
         self._diag_timer = None
@@ -254,10 +255,10 @@ class ControllerNode(LifecycleNode):
         except MessageError as exc:
             self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
             return
-        self._joint = (time.monotonic(), positions, velocities)
+        self._joint = (time.monotonic(), positions, velocities, stamp_ns(msg.header.stamp))
 
     def _on_input(self, name: str, msg: PointStamped) -> None:
-        self._inputs = {**self._inputs, name: point_to_array(msg)}
+        self._inputs.add(name, stamp_ns(msg.header.stamp), point_to_array(msg))
 
     def _on_task(self, msg: String) -> None:
         try:
@@ -301,8 +302,8 @@ class ControllerNode(LifecycleNode):
             self._rt_threads.add(threading.get_ident())
             self.realtime = make_thread_realtime(self.params.realtime_priority)
         newly_missed = self.tick_clock.tick(now)
-        stamp, positions, velocities = self._joint
-        snap = SensorSnapshot(positions, velocities, self._inputs, stamp)
+        arrival, positions, velocities, stamp = self._joint
+        snap = SensorSnapshot(positions, velocities, self._inputs.as_of(stamp), arrival)
         res = self.loop.tick(snap, now)
         self._cmd_pub.publish(command_to_msg(res.command, self.loop.context.joint_names))
         done = time.monotonic()

@@ -234,11 +234,13 @@ class SimNode(Node):
         )
         if self._clock_pub is not None:
             self._clock_pub.publish(Clock(clock=stamp))
-        names, pos, vel, eff = self.env.joint_state()
-        self._js_pub.publish(make_joint_state(names, pos, vel, eff, stamp))
+        # Task inputs before the joint state of the same instant: a controller reading goals
+        # as of the joint state's stamp (StampedInputs) then never pairs states across steps.
         for name, value in self.env.task_inputs().items():
             if name in self._input_pubs:
                 self._input_pubs[name].publish(make_point(value, self.params.frame_id, stamp))
+        names, pos, vel, eff = self.env.joint_state()
+        self._js_pub.publish(make_joint_state(names, pos, vel, eff, stamp))
         if self.params.publish_observation:
             self._obs_pub.publish(array_to_msg(self.obs))
 

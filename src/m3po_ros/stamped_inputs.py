@@ -1,0 +1,53 @@
+"""Task inputs (goal points) kept by header stamp and read as of the joint state's stamp.
+
+Joint states and goals arrive on separate topics. A tick that lands between a robot's goal
+and its joint state of the same instant would otherwise pair a joint state with a goal from
+another instant; with a moving goal (track, trajectory) that is a wrong observation. The
+node keeps the last few goals per input and reads, for each, the newest one stamped no later
+than the joint state. Unstamped messages (stamp 0) and goals newer than every joint state
+fall back to the latest goal, so a goal published without a stamp still works as before.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+DEPTH = 8  # goals kept per input: enough for a goal stream a few times the joint rate
+
+
+def stamp_ns(stamp) -> int:
+    """A builtin_interfaces/Time as integer nanoseconds (0: unstamped)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+class StampedInputs:
+    """The recent values of each task input with their header stamps."""
+
+    def __init__(self, depth: int = DEPTH) -> None:
+        """Keep up to `depth` values per input."""
+        self._depth = depth
+        self._history: dict[str, deque] = {}
+
+    def add(self, name: str, stamp: int, value: np.ndarray) -> None:
+        """Store `value` of input `name` stamped `stamp` (ns; 0: unstamped)."""
+        self._history.setdefault(name, deque(maxlen=self._depth)).append((stamp, value))
+
+    def as_of(self, stamp: int) -> dict[str, np.ndarray]:
+        """Each input's newest value stamped at or before `stamp` (ns), else its latest.
+
+        `stamp` 0 (joint state unstamped) and unstamped inputs read the latest value.
+        """
+        out = {}
+        for name, hist in self._history.items():
+            latest_stamp, latest = hist[-1]
+            if stamp <= 0 or latest_stamp <= 0:
+                out[name] = latest
+                continue
+            best = None
+            for s, value in hist:  # arrival order; stamps may come out of order
+                if s <= stamp and (best is None or s >= best[0]):
+                    best = (s, value)
+            out[name] = latest if best is None else best[1]
+        return out

@@ -1,0 +1,50 @@
+"""Goals are read as of the joint state's stamp, so a tick never pairs two instants."""
+
+from __future__ import annotations
+
+import numpy as np
+from builtin_interfaces.msg import Time
+
+from m3po_ros.stamped_inputs import StampedInputs, stamp_ns
+
+
+def test_stamp_ns_of_a_ros_time():
+    assert stamp_ns(Time(sec=3, nanosec=25)) == 3_000_000_025
+    assert stamp_ns(Time()) == 0
+
+
+def test_goal_as_of_the_joint_stamp_not_the_newest():
+    inputs = StampedInputs()
+    for k in (1, 2, 3):
+        inputs.add("goal", k * 10, np.full(3, float(k)))
+    # the joint state of instant 2 arrived; the goal of instant 3 is already here
+    assert inputs.as_of(20)["goal"][0] == 2.0
+    assert inputs.as_of(25)["goal"][0] == 2.0
+    assert inputs.as_of(30)["goal"][0] == 3.0
+    assert inputs.as_of(99)["goal"][0] == 3.0
+
+
+def test_out_of_order_arrivals_pick_by_stamp():
+    inputs = StampedInputs()
+    inputs.add("goal", 30, np.full(3, 3.0))
+    inputs.add("goal", 10, np.full(3, 1.0))
+    inputs.add("goal", 20, np.full(3, 2.0))
+    assert inputs.as_of(25)["goal"][0] == 2.0
+
+
+def test_unstamped_or_too_new_goal_falls_back_to_latest():
+    inputs = StampedInputs()
+    inputs.add("goal", 50, np.full(3, 5.0))
+    assert inputs.as_of(10)["goal"][0] == 5.0  # every goal is newer than the state
+    assert inputs.as_of(0)["goal"][0] == 5.0  # joint state unstamped
+    inputs.add("goal", 0, np.full(3, 7.0))
+    assert inputs.as_of(60)["goal"][0] == 7.0  # the latest goal is unstamped
+
+
+def test_history_is_bounded():
+    inputs = StampedInputs(depth=2)
+    for k in range(1, 6):
+        inputs.add("goal", k, np.full(3, float(k)))
+    assert inputs.as_of(1)["goal"][0] == 5.0  # stamps 1-3 are gone: the latest is read
+    assert inputs.as_of(4)["goal"][0] == 4.0
+    assert inputs.as_of(1).keys() == {"goal"}
