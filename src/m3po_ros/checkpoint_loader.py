@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class CheckpointLoader:
         self._on_refused = on_refused
         self.swap_errors = 0  # checkpoints refused since construction
         self.last_error = ""  # "<path>: <why>" of the last refused checkpoint
+        self.last_load_s = 0.0  # wall time of the last successful load, warm-up included, s
         self._next: str | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -94,6 +96,7 @@ class CheckpointLoader:
                 path, self._next = self._next, None
             if path is None:
                 return
+            t0 = time.perf_counter()
             try:
                 loaded = self._swap(path)
             except self._errors as exc:
@@ -108,5 +111,6 @@ class CheckpointLoader:
                 self.cancel()
                 return
             self.current = loaded
+            self.last_load_s = time.perf_counter() - t0
             if self._on_swapped is not None:
                 self._on_swapped(loaded)

@@ -231,13 +231,20 @@ def test_hot_swap_without_missed_tick_and_corrupt_checkpoint_refused(
     try:
         node = start_controller(ros, random_checkpoint, use_planner=True)
         wait_for(lambda: len(cmds) >= 25, 10, "commands")
+        missed_before = node.missed_ticks
         swap.publish(String(data=str(random_checkpoint_b)))
         wait_for(lambda: node.loop.swaps == 1, 20, "hot swap")
         time.sleep(0.2)
         assert node.checkpoint_path == str(random_checkpoint_b)
         # A blocking load would have made the timer skip its periods for the whole load
-        # (that a request never waits for a load: test_checkpoint_loader).
-        assert node.missed_ticks <= 1
+        # (that a request never waits for a load: test_checkpoint_loader). On a shared
+        # 2-core machine the loader thread still competes for the GIL and a core, so a
+        # tick or two may slip; blocking would lose every period of the load.
+        load_periods = node.loader.last_load_s * node.params.control_rate_hz
+        missed = node.missed_ticks - missed_before
+        print(f"hot swap: load {load_periods:.1f} periods, {missed} ticks missed")
+        assert load_periods >= 8, f"load took {node.loader.last_load_s:.3f} s: too short to tell"
+        assert missed <= max(2, load_periods / 4), (missed, load_periods)
 
         # A truncated checkpoint and a missing one: refused, the running model stays.
         bad = tmp_path / "corrupt"
