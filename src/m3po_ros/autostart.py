@@ -66,12 +66,11 @@ def autostart(node) -> str:
         waiting: dict = {}
 
         def on_first(msg: String) -> None:
-            sub = waiting.pop("sub", None)
-            if sub is None:
+            if "sub" not in waiting:
                 return
-            node.destroy_subscription(sub)
             node.set_parameters([Parameter("checkpoint", value=msg.data)])
-            configure_and_activate(node)
+            if configure_and_activate(node):  # else (e.g. outside checkpoint_roots): wait on
+                node.destroy_subscription(waiting.pop("sub"))
 
         waiting["sub"] = node.create_subscription(
             String, params.learner_topic, on_first, CHECKPOINT_QOS

@@ -13,6 +13,8 @@ import os
 import time
 from pathlib import Path
 
+from m3po_ros.path_guard import PathRefused, resolve_inside
+
 STATE_FILE = "bag_watch.json"  # in the learner's out_dir: bags already handled
 
 
@@ -48,6 +50,25 @@ def bag_candidates(bag_dir: Path) -> list[Path]:
     return out
 
 
+def escape_reason(bag: Path, bag_dir: Path) -> str:
+    """Why `bag` (or a file in it) resolves outside `bag_dir`; "" when it stays inside.
+
+    A symlink in the watched directory (or inside a bag directory) that points elsewhere
+    would make the learner read any file on the computer; such bags are refused.
+    """
+    root = (bag_dir.resolve(),)
+    try:
+        resolve_inside(bag, root, "bag")
+        if bag.is_dir():
+            for f in bag.iterdir():
+                resolve_inside(f, root, "bag file")
+    except PathRefused as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"bag {bag}: {exc}"
+    return ""
+
+
 class BagWatcher:
     """Finds complete new bags in `bag_dir`.
 
@@ -65,6 +86,7 @@ class BagWatcher:
         self.bag_dir = bag_dir
         self.settle_s = settle_s
         self.done: dict[str, list] = dict(done or {})
+        self.refused: dict[str, str] = {}  # path -> why: bags resolving outside bag_dir
         self._seen: dict[str, tuple[tuple, float]] = {}
 
     def ready(self, now: float | None = None) -> list[Path]:
@@ -78,6 +100,11 @@ class BagWatcher:
             key = str(p)
             if key in self.done and tuple(self.done[key]) == sig:
                 continue
+            why = escape_reason(p, self.bag_dir)
+            if why:
+                self.refused[key] = why
+                continue
+            self.refused.pop(key, None)
             prev = self._seen.get(key)
             if prev is None or prev[0] != sig:
                 self._seen[key] = (sig, now)

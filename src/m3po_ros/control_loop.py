@@ -19,6 +19,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # the spec only; importing m3po_learning.envs loads MuJoCo
     from m3po_learning.envs.action import ActionSpec
+    from m3po_ros.params import ControllerParams
 
 from m3po_ros.safety import SafetyConfig, SafetyLayer, SafetyState
 from m3po_ros.tick_stats import TickStats
@@ -302,3 +303,26 @@ class ControlLoop:
         self.estop = engaged
         for ctx in self.contexts.values():
             ctx.safety.estop = engaged
+
+
+def load_control_loop(p: ControllerParams) -> ControlLoop:
+    """Load `p.checkpoint` and build its warmed-up loop with the node's safety settings.
+
+    Raises:
+        CheckpointError: the checkpoint cannot be loaded.
+        ControlError: the task or its joints do not fit the checkpoint.
+    """
+    import torch
+
+    from m3po_learning.checkpoint import load_agent
+
+    torch.set_num_threads(p.num_threads)
+    agent = load_agent(p.checkpoint, device=p.device, overrides=p.planner_overrides.split())
+    safety = SafetyConfig(
+        p.max_effort_fraction, p.max_effort_rate, p.position_margin, p.sensor_timeout_s
+    )
+    loop = ControlLoop(
+        agent, p.task or None, safety, p.period_s, p.use_planner, p.planner_budget_fraction
+    )
+    loop.contexts = loop.prepare(agent)  # warm-up: first calls allocate
+    return loop

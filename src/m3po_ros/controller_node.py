@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
@@ -11,25 +12,21 @@ from geometry_msgs.msg import PointStamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
+from std_srvs.srv import Trigger
 
 from m3po_ros import topics
 from m3po_ros.checkpoint_loader import CheckpointLoader
-from m3po_ros.control_loop import ControlError, ControlLoop, SensorSnapshot
+from m3po_ros.control_loop import ControlError, ControlLoop, load_control_loop
 from m3po_ros.controller_status import RUN_STATS, RunInfo, controller_level, controller_values
-from m3po_ros.conversions import (
-    MessageError,
-    array_to_msg,
-    command_to_msg,
-    joint_state_to_dicts,
-    point_to_array,
-)
+from m3po_ros.conversions import MessageError, array_to_msg, command_to_msg
 from m3po_ros.diagnostics import make_array, make_status
 from m3po_ros.node_main import spin_node
 from m3po_ros.params import ControllerParams, ParamError, declare_from_dataclass
+from m3po_ros.path_guard import checkpoint_roots, resolve_inside
 from m3po_ros.qos import CHECKPOINT_QOS, COMMAND_QOS, DIAGNOSTICS_QOS, SENSOR_QOS
 from m3po_ros.realtime import TickGC, make_thread_realtime
-from m3po_ros.safety import SafetyConfig, SafetyState
-from m3po_ros.stamped_inputs import StampedInputs, stamp_ns
+from m3po_ros.safety import EStopLatch, SafetyState
+from m3po_ros.stamped_inputs import SensorInputs
 from m3po_ros.tick_stats import TickClock, TickStats
 
 # A refused hot-swap checkpoint raises one of these (CheckpointError and ControlError are
@@ -58,9 +55,13 @@ class ControllerNode(LifecycleNode):
             self._swap_in, SWAP_ERRORS, on_swapped=self._on_swapped, on_refused=self._on_refused
         )
         self.params = declare_from_dataclass(self, ControllerParams)
+        # Only the start-up `checkpoint` (launch or parameter file) is trusted as given; any
+        # path that arrives later (topics, the parameter service) must lie under the roots.
+        self._startup_checkpoint = self.params.checkpoint
+        self.roots: tuple = ()
         self.loop: ControlLoop | None = None
-        self._joint = (None, {}, {}, 0)  # (arrival monotonic s, positions, velocities, stamp ns)
-        self._inputs = StampedInputs()
+        self.sensors = SensorInputs()
+        self.estop_latch = EStopLatch()
         self._pubs, self._subs = [], []
         self._tick_timer = None
         self._diag_timer = None
@@ -78,6 +79,7 @@ class ControllerNode(LifecycleNode):
         self._diag_pub = self.create_publisher(
             DiagnosticArray, topics.DIAGNOSTICS, DIAGNOSTICS_QOS
         )
+        self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
 
     # -- what the core modules keep ----------------------------------------------------------
     @property
@@ -124,35 +126,27 @@ class ControllerNode(LifecycleNode):
         Fails (the node stays unconfigured) on a bad parameter, an empty `checkpoint`, or a
         checkpoint or task the loop cannot use; the error is logged.
         """
-        import torch
-
-        from m3po_learning.checkpoint import CheckpointError, load_agent
+        from m3po_learning.checkpoint import CheckpointError
 
         try:
             self.params = p = self._read_params()
         except ParamError as exc:
             self.get_logger().error(str(exc))
             return TransitionCallbackReturn.FAILURE
-        torch.set_num_threads(p.num_threads)
         if not p.checkpoint:
             self.get_logger().error("parameter 'checkpoint' is empty: nothing to load")
             return TransitionCallbackReturn.FAILURE
+        self.roots = checkpoint_roots(p.checkpoint_roots, self._startup_checkpoint)
         try:
-            agent = load_agent(
-                p.checkpoint, device=p.device, overrides=p.planner_overrides.split()
-            )
-            safety = SafetyConfig(
-                p.max_effort_fraction, p.max_effort_rate, p.position_margin, p.sensor_timeout_s
-            )
-            loop = ControlLoop(
-                agent, p.task or None, safety, p.period_s, p.use_planner, p.planner_budget_fraction
-            )
-            loop.contexts = loop.prepare(agent)  # warm-up: first calls allocate
-        except (CheckpointError, ControlError, ValueError) as exc:
+            if p.checkpoint != self._startup_checkpoint:
+                resolve_inside(p.checkpoint, self.roots, "checkpoint")
+            loop = load_control_loop(p)
+        except (CheckpointError, ControlError, ValueError, OSError) as exc:
             self.get_logger().error(f"cannot configure with checkpoint {p.checkpoint!r}: {exc}")
             return TransitionCallbackReturn.FAILURE
+        loop.set_estop(self.estop_latch.engaged)  # a latched e-stop survives a reconfigure
         self.loop = loop
-        self.loader.current = str(agent.checkpoint_path)
+        self.loader.current = str(loop.agent.checkpoint_path)
         self._cmd_pub = self.create_lifecycle_publisher(
             Float64MultiArray, topics.JOINT_COMMANDS, COMMAND_QOS
         )
@@ -172,10 +166,7 @@ class ControllerNode(LifecycleNode):
         for name in inputs:
             self._subs.append(
                 self.create_subscription(
-                    PointStamped,
-                    name,
-                    lambda msg, n=name: self._on_input(n, msg),
-                    SENSOR_QOS,
+                    PointStamped, name, functools.partial(self.sensors.on_point, name), SENSOR_QOS
                 )
             )
         if p.follow_learner:
@@ -251,14 +242,9 @@ class ControllerNode(LifecycleNode):
     # -- inputs ----------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
         try:
-            positions, velocities = joint_state_to_dicts(msg)
+            self.sensors.on_joint_state(msg)
         except MessageError as exc:
             self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
-            return
-        self._joint = (time.monotonic(), positions, velocities, stamp_ns(msg.header.stamp))
-
-    def _on_input(self, name: str, msg: PointStamped) -> None:
-        self._inputs.add(name, stamp_ns(msg.header.stamp), point_to_array(msg))
 
     def _on_task(self, msg: String) -> None:
         try:
@@ -268,8 +254,24 @@ class ControllerNode(LifecycleNode):
             self.get_logger().error(f"task switch refused: {exc}")
 
     def _on_estop(self, msg: Bool) -> None:
-        self.loop.set_estop(bool(msg.data))
-        self.get_logger().warning(f"e-stop {'ENGAGED' if msg.data else 'released'}")
+        change = self.estop_latch.signal(bool(msg.data), time.monotonic())
+        if change == "engaged":
+            self.loop.set_estop(True)
+            self.get_logger().warning("e-stop ENGAGED (latched: release with ~/reset_estop)")
+        elif change == "ignored":
+            self.get_logger().warning(
+                "e-stop stays latched: 'false' does not release it, call ~/reset_estop",
+                throttle_duration_sec=5.0,
+            )
+
+    def _on_reset_estop(self, request, response):
+        response.success, response.message = self.estop_latch.reset(time.monotonic())
+        if response.success and self.loop is not None and self.loop.estop:
+            self.loop.set_estop(False)
+            self.get_logger().warning("e-stop released by ~/reset_estop")
+        elif not response.success:
+            self.get_logger().warning(f"e-stop reset refused: {response.message}")
+        return response
 
     # -- hot swap --------------------------------------------------------------------------
     def _on_checkpoint(self, msg: String) -> None:
@@ -282,9 +284,11 @@ class ControllerNode(LifecycleNode):
         loop = self.loop
         if loop is None:
             return None
+        resolve_inside(path, self.roots, "checkpoint")
         agent = load_agent(
             path, device=self.params.device, overrides=self.params.planner_overrides.split()
         )
+        resolve_inside(agent.checkpoint_path, self.roots, "checkpoint (as loaded)")
         loop.offer(agent, loop.prepare(agent))
         return str(agent.checkpoint_path)
 
@@ -302,15 +306,14 @@ class ControllerNode(LifecycleNode):
             self._rt_threads.add(threading.get_ident())
             self.realtime = make_thread_realtime(self.params.realtime_priority)
         newly_missed = self.tick_clock.tick(now)
-        arrival, positions, velocities, stamp = self._joint
-        snap = SensorSnapshot(positions, velocities, self._inputs.as_of(stamp), arrival)
+        snap = self.sensors.snapshot()
         res = self.loop.tick(snap, now)
         self._cmd_pub.publish(command_to_msg(res.command, self.loop.context.joint_names))
         done = time.monotonic()
         if res.state == SafetyState.OK:
             compute = (done - now) * 1000.0
             stats = self.stats
-            stats["latency"].add((done - stamp) * 1000.0)
+            stats["latency"].add((done - snap.joint_stamp_s) * 1000.0)
             stats["overhead"].add(compute - res.act_ms)
             stats["compute"].add(compute)
             stats["act"].add(res.act_ms)

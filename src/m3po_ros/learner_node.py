@@ -190,8 +190,13 @@ class LearnerNode(Node):
         watcher = BagWatcher(Path(p.bag_dir), p.bag_settle_s, done)
         self.bag_state = "watching"
         self.get_logger().info(f"watching {p.bag_dir} for {task} bags")
+        reported: set[str] = set()
         while not self._stop.is_set():
-            for bag in watcher.ready():
+            ready = watcher.ready()
+            for why in set(watcher.refused.values()) - reported:
+                self.get_logger().error(f"bag refused: {why}")
+            reported = set(watcher.refused.values())
+            for bag in ready:
                 if self._stop.is_set():
                     return
                 self._finetune_on(bag, task)

@@ -128,6 +128,11 @@ class ControllerParams:
         1.0,
     )
     follow_learner: bool = param(False, "hot-swap every checkpoint announced on learner_topic")
+    checkpoint_roots: str = param(
+        "",
+        "':'-separated directories that checkpoints arriving over topics (~/checkpoint, "
+        "learner_topic) must resolve into; the start-up checkpoint's directory is always one",
+    )
     learner_topic: str = param(topics.CHECKPOINTS, "topic where the learner announces checkpoints")
     device: str = param("cpu", "torch device", choices=("cpu", "cuda", "auto"))
     num_threads: int = param(1, "torch intra-op threads", 1, 64)
@@ -148,6 +153,11 @@ class ControllerParams:
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.follow_learner and not self.checkpoint and not self.checkpoint_roots:
+            raise ParamError(
+                "parameter 'follow_learner'=True without a 'checkpoint' needs "
+                "'checkpoint_roots' (the learner's out_dir): announced paths load only from there"
+            )
 
     @property
     def period_s(self) -> float:

@@ -185,3 +185,48 @@ class SafetyLayer:
 def is_finite(values: Sequence[float]) -> bool:
     """True when every value is a finite float."""
     return all(math.isfinite(v) for v in values)
+
+
+class EStopLatch:
+    """E-stop as on an industrial controller: latched by a `true`, cleared only by a reset.
+
+    A `false` on the e-stop topic (or a repeated or stale one) never releases it; a reset
+    (the controller's `~/reset_estop` service) does, and only once no `true` has arrived for
+    `hold_s`: a publisher still sending `true` (a held button) keeps it engaged.
+    """
+
+    def __init__(self, hold_s: float = 0.5) -> None:
+        """A released latch; a reset needs `hold_s` seconds without a `true`."""
+        self.hold_s = hold_s
+        self.engaged = False
+        self.engagements = 0  # times it went from released to engaged
+        self._last_true = -math.inf
+
+    def signal(self, value: bool, now_s: float) -> str:
+        """One e-stop message at monotonic `now_s`; returns what changed, for the log.
+
+        Returns:
+            "engaged" (it latched now), "held" (a true while engaged), "ignored" (a false:
+            it stays latched) or "" (a false while released).
+        """
+        if value:
+            self._last_true = now_s
+            if self.engaged:
+                return "held"
+            self.engaged = True
+            self.engagements += 1
+            return "engaged"
+        return "ignored" if self.engaged else ""
+
+    def reset(self, now_s: float) -> tuple[bool, str]:
+        """Release at monotonic `now_s` if allowed: (released or not engaged, message)."""
+        if not self.engaged:
+            return True, "e-stop was not engaged"
+        since = now_s - self._last_true
+        if since < self.hold_s:
+            return False, (
+                f"e-stop still asserted: a 'true' arrived {since:.2f} s ago (reset needs "
+                f"{self.hold_s:.2f} s without one)"
+            )
+        self.engaged = False
+        return True, "e-stop released"

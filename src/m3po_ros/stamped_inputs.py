@@ -1,4 +1,4 @@
-"""Task inputs (goal points) kept by header stamp and read as of the joint state's stamp.
+"""The controller's sensor inputs: the latest joint state, and goals read as of its stamp.
 
 Joint states and goals arrive on separate topics. A tick that lands between a robot's goal
 and its joint state of the same instant would otherwise pair a joint state with a goal from
@@ -10,9 +10,13 @@ fall back to the latest goal, so a goal published without a stamp still works as
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 import numpy as np
+
+from m3po_ros.control_loop import SensorSnapshot
+from m3po_ros.conversions import joint_state_to_dicts, point_to_array
 
 DEPTH = 8  # goals kept per input: enough for a goal stream a few times the joint rate
 
@@ -51,3 +55,31 @@ class StampedInputs:
                     best = (s, value)
             out[name] = latest if best is None else best[1]
         return out
+
+
+class SensorInputs:
+    """What the controller's subscriptions store, and the snapshot a tick reads.
+
+    Keeps the latest joint state (by name, with its arrival time and header stamp) and every
+    task input in a `StampedInputs`. Callbacks and ticks may run on different threads: each
+    stores one tuple or appends to a bounded deque, both atomic under the GIL.
+    """
+
+    def __init__(self) -> None:
+        """No readings yet: a snapshot has no joints and no inputs."""
+        self._joint: tuple = (None, {}, {}, 0)  # (arrival monotonic s, q, v, stamp ns)
+        self.inputs = StampedInputs()
+
+    def on_joint_state(self, msg) -> None:
+        """Store a sensor_msgs/JointState; raises conversions.MessageError when malformed."""
+        positions, velocities = joint_state_to_dicts(msg)
+        self._joint = (time.monotonic(), positions, velocities, stamp_ns(msg.header.stamp))
+
+    def on_point(self, name: str, msg) -> None:
+        """Store a geometry_msgs/PointStamped of task input `name`."""
+        self.inputs.add(name, stamp_ns(msg.header.stamp), point_to_array(msg))
+
+    def snapshot(self) -> SensorSnapshot:
+        """The latest joint state with each input as of its stamp."""
+        arrival, positions, velocities, stamp = self._joint
+        return SensorSnapshot(positions, velocities, self.inputs.as_of(stamp), arrival)

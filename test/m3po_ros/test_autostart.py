@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import time
+
 from rclpy.parameter import Parameter
 from ros_harness import (
     assert_imports_without_ros,
@@ -56,20 +59,31 @@ def test_the_node_itself_never_leaves_unconfigured(ros, random_checkpoint):
     assert get_state(ros, "/c") == "unconfigured" and node.loop is None
 
 
-def test_in_process_start_and_wait_for_the_learner(ros, random_checkpoint):
+def test_in_process_start_and_wait_for_the_learner(ros, random_checkpoint, tmp_path):
     off = controller(ros, "off", checkpoint=str(random_checkpoint), autostart=False)
     assert autostart(off) == OFF
     ros.spin(off)
-    waiting = controller(ros, "waiting", autostart=True, follow_learner=True)
+    roots = tmp_path / "learner_run"
+    roots.mkdir()
+    inside = shutil.copytree(random_checkpoint, roots / "step_100")
+    shutil.copytree(random_checkpoint, tmp_path / "outside")
+    (roots / "escape").symlink_to(random_checkpoint)  # inside by name, outside once resolved
+    waiting = controller(
+        ros, "waiting", autostart=True, follow_learner=True, checkpoint_roots=str(roots)
+    )
     assert autostart(waiting) == WAIT
     ros.spin(waiting)
     assert get_state(ros, "/waiting") == "unconfigured"
-    ros.publisher(String, "m3po/checkpoint", CHECKPOINT_QOS).publish(
-        String(data=str(random_checkpoint))
-    )
+    announce = ros.publisher(String, "m3po/checkpoint", CHECKPOINT_QOS)
+    for outside in (random_checkpoint, roots / "escape", roots / ".." / "outside"):
+        announce.publish(String(data=str(outside)))
+        time.sleep(0.5)
+        assert waiting.loop is None  # refused: it keeps waiting
+    assert get_state(ros, "/waiting") == "unconfigured"
+    announce.publish(String(data=str(inside)))
     wait_for(lambda: waiting.loop is not None, 60, "the waiting controller to start")
     assert get_state(ros, "/waiting") == "active"
-    assert waiting.checkpoint_path == str(random_checkpoint)
+    assert waiting.checkpoint_path == str(inside)
     assert get_state(ros, "/off") == "unconfigured"
 
 
@@ -84,6 +98,7 @@ def test_over_services_as_the_launch_files_do(ros, random_checkpoint, tmp_path):
             autostart=True,
             follow_learner=True,
             learner_topic="/learner/checkpoint",
+            checkpoint_roots=str(random_checkpoint.parent),
         )
     )
     ros.spin(controller(ros, "manual", checkpoint=str(random_checkpoint), autostart=False))

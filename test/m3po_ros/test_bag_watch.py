@@ -121,5 +121,22 @@ def test_a_state_file_of_the_wrong_shape_is_refused(tmp_path):
         read_state(path)
 
 
+def test_bags_resolving_outside_the_watched_directory_are_refused(tmp_path):
+    watched, elsewhere = tmp_path / "bags", tmp_path / "elsewhere"
+    watched.mkdir()
+    outside = write_bag(elsewhere / "secret")
+    (watched / "linked").symlink_to(outside)  # the whole bag is a link out
+    inner = write_bag(watched / "inner")
+    mcap = next(inner.glob("*.mcap"))
+    mcap.unlink()
+    mcap.symlink_to(next(outside.glob("*.mcap")))  # one file of the bag is a link out
+    good = write_bag(watched / "good", "sqlite3")
+    watcher = BagWatcher(watched, settle_s=0.0)
+    assert watcher.ready(now=0.0) == [good]
+    assert set(watcher.refused) == {str(watched / "linked"), str(inner)}
+    assert all("outside the allowed roots" in why for why in watcher.refused.values())
+    assert str(elsewhere) in watcher.refused[str(watched / "linked")]
+
+
 def test_bag_watch_imports_without_ros():
     assert_imports_without_ros("m3po_ros.bag_watch")

@@ -8,6 +8,7 @@ import os
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from rclpy.qos import qos_profile_sensor_data
 from ros_harness import change_state, get_state, set_param, wait_for
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
+from std_srvs.srv import Trigger
 
 from m3po_ros.autostart import autostart
 from m3po_ros.controller_node import ControllerNode
@@ -76,6 +78,8 @@ def start_controller(ros, checkpoint, **params) -> ControllerNode:
         "autostart": True,
         "use_planner": False,
         "diagnostics_period_s": 0.1,
+        # the pytest base directory: holds both test checkpoints and every tmp_path
+        "checkpoint_roots": str(Path(checkpoint).parent.parent),
         **params,
     }
     overrides = [Parameter(k, value=v) for k, v in values.items()]
@@ -106,6 +110,8 @@ def test_lifecycle_transitions(ros, random_checkpoint):
                 parameter_overrides=[
                     Parameter("task", value=TASK),
                     Parameter("use_planner", value=False),
+                    # a checkpoint set later (parameter service) must lie under these
+                    Parameter("checkpoint_roots", value=str(random_checkpoint.parent)),
                 ],
             )
         )
@@ -317,6 +323,32 @@ def test_bad_parameters_refused(ros, random_checkpoint):
     assert set_param(ros, "/controller", "planner_budget_fraction", 0.5).successful
 
 
+def test_checkpoint_from_a_topic_loads_only_inside_the_roots(
+    ros, random_checkpoint, random_checkpoint_b, tmp_path
+):
+    robot = FakeRobot(ros)
+    swap = ros.publisher(String, "/controller/checkpoint")
+    (tmp_path / "escape").symlink_to(random_checkpoint_b)
+    try:
+        node = start_controller(ros, random_checkpoint, checkpoint_roots=str(tmp_path))
+        # random_checkpoint's own directory is trusted; random_b lies in another one.
+        assert node.roots == (tmp_path.resolve(), random_checkpoint.parent.resolve())
+        for n, path in enumerate(
+            (random_checkpoint_b, tmp_path / "escape", tmp_path / ".." / "x", ""), start=1
+        ):
+            swap.publish(String(data=str(path)))
+            wait_for(lambda n=n: node.swap_errors == n, 10, f"refusal of {path}")
+        assert "outside the allowed roots" in node.last_swap_error or "empty" in (
+            node.last_swap_error
+        )
+        assert node.loop.swaps == 0 and node.checkpoint_path == str(random_checkpoint)
+        inside = shutil.copytree(random_checkpoint_b, tmp_path / "good")
+        swap.publish(String(data=str(inside)))
+        wait_for(lambda: node.loop.swaps == 1, 20, "the checkpoint inside the roots")
+    finally:
+        robot.stop()
+
+
 def test_task_switch_and_estop(ros, random_checkpoint):
     cmds = ros.collect(Float64MultiArray, "joint_commands", 100)
     diags = ros.collect(DiagnosticArray, "/diagnostics", 100)
@@ -335,5 +367,24 @@ def test_task_switch_and_estop(ros, random_checkpoint):
         time.sleep(0.1)
         np.testing.assert_array_equal(commands_array(cmds)[-3:], 0.0)
         assert latest_control_status(diags)["safety_state"] == "estop"
+        # Latched: a 'false' (repeated) never releases it; a reset does, once no 'true'
+        # has come for hold_s, and the commands come back.
+        estop = ros.publisher(Bool, "/controller/estop")
+        estop.publish(Bool(data=True))
+        reply = ros.call(Trigger, "/controller/reset_estop", Trigger.Request())
+        assert not reply.success and "still asserted" in reply.message
+        for _ in range(3):
+            estop.publish(Bool(data=False))
+        time.sleep(node.estop_latch.hold_s + 0.1)
+        assert node.loop.estop
+        n = len(cmds)
+        wait_for(lambda: len(cmds) >= n + 5, 5, "commands under e-stop")
+        np.testing.assert_array_equal(commands_array(cmds)[-5:], 0.0)
+        reply = ros.call(Trigger, "/controller/reset_estop", Trigger.Request())
+        assert reply.success and reply.message == "e-stop released"
+        wait_for(lambda: latest_control_status(diags).get("estop") == "False", 5, "release")
+        n = len(cmds)
+        wait_for(lambda: len(cmds) >= n + 10, 5, "commands after the reset")
+        assert np.abs(commands_array(cmds)[-5:]).max() > 0.0
     finally:
         robot.stop()

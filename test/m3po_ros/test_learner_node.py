@@ -57,8 +57,9 @@ def controller(ros, name: str, **params) -> ControllerNode:
 def test_learner_checkpoint_picked_up_by_running_controller(ros, random_checkpoint, tmp_path):
     announced = ros.collect(String, "m3po/checkpoint", CHECKPOINT_QOS)
     diags = ros.collect(DiagnosticArray, "/diagnostics", 100)
-    running = controller(ros, "running", checkpoint=str(random_checkpoint))
-    waiting = controller(ros, "waiting")  # no checkpoint yet: starts with the first one
+    roots = str(tmp_path / "run")  # announced checkpoints load from the learner's out_dir only
+    running = controller(ros, "running", checkpoint=str(random_checkpoint), checkpoint_roots=roots)
+    waiting = controller(ros, "waiting", checkpoint_roots=roots)  # starts with the first one
     assert running.loop is not None and waiting.loop is None
     learner = ros.spin(
         LearnerNode(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from m3po_learning.envs.action import ActionSpec, JointLimit
-from m3po_ros.safety import SafetyConfig, SafetyLayer, SafetyState
+from m3po_ros.safety import EStopLatch, SafetyConfig, SafetyLayer, SafetyState
 
 URDF = {
     "a": JointLimit("a", 4.0, 2.0, (-1.0, 1.0)),
@@ -117,3 +117,18 @@ def test_random_inputs_always_give_finite_commands_within_limits():
 def test_bad_config_refused_with_value():
     with pytest.raises(ValueError, match="max_effort_fraction=1.5"):
         SafetyConfig(max_effort_fraction=1.5)
+
+
+def test_estop_latch_clears_only_through_a_reset():
+    latch = EStopLatch(hold_s=0.5)
+    assert latch.signal(False, 0.0) == "" and not latch.engaged
+    assert latch.signal(True, 1.0) == "engaged" and latch.engaged
+    assert latch.signal(True, 1.1) == "held"
+    for t in (1.2, 5.0, 9.0):  # a false, repeated or stale, never releases it
+        assert latch.signal(False, t) == "ignored" and latch.engaged
+    ok, why = latch.reset(1.3)  # a true 0.2 s ago: still asserted
+    assert not ok and "still asserted" in why and latch.engaged
+    ok, why = latch.reset(9.5)
+    assert ok and why == "e-stop released" and not latch.engaged
+    assert latch.reset(9.6) == (True, "e-stop was not engaged")
+    assert latch.signal(True, 10.0) == "engaged" and latch.engagements == 2
