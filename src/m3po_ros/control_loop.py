@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 
 WARMUP_PLANS = 8  # unbudgeted planning calls before a model takes over
+MISSING_INPUT = "waiting for task input"  # how a tick error without a goal (yet) begins
 
 
 class ControlError(RuntimeError):
@@ -167,7 +168,9 @@ class ControlLoop:
         self.ticks = 0
         self.overruns = 0  # ticks whose computation took longer than the period
         self.model_errors = 0
-        self.last_error = ""
+        self.last_error = ""  # the last tick error (kept after the ticks recover)
+        self.error = ""  # the latest tick's error; "" while the model commands
+        self.planned = TickStats(200)  # 1 per tick where the planner ran, else 0
         self.estop = False
 
     # -- task and model --------------------------------------------------------------------
@@ -252,6 +255,9 @@ class ControlLoop:
             v = np.array([snap.velocities[j] for j in ctx.joint_names], np.float64)
         except KeyError as exc:
             error = f"joint_states lacks joint {exc}"
+        missing = [n for n in ctx.obs_spec.input_names if n not in snap.inputs]
+        if missing and not error:
+            error = f"{MISSING_INPUT}: no message yet on {missing} (commanding zero effort)"
         if not error and ctx.safety.sensor_age_ok(age) and not ctx.safety.estop:
             try:
                 obs = ctx.obs_spec.build(snap.positions, snap.velocities, snap.inputs)
@@ -280,6 +286,7 @@ class ControlLoop:
         if error:
             self.model_errors += 1
             self.last_error = error
+        self.error = error
         command, state = ctx.safety.filter(effort, q, v, age, self.period_s)
         if error and state == SafetyState.OK:
             state = SafetyState.REJECTED
@@ -289,6 +296,7 @@ class ControlLoop:
         if effort is not None:
             self.act_ms.add(act_ms)
             self.iterations.add(iterations)
+            self.planned.add(float(planned))
         if tick_ms > self.period_s * 1000.0:
             self.overruns += 1
         return TickResult(command, state, obs, planned, iterations, act_ms, tick_ms, error)

@@ -27,6 +27,7 @@ from m3po_ros.qos import CHECKPOINT_QOS, COMMAND_QOS, DIAGNOSTICS_QOS, SENSOR_QO
 from m3po_ros.realtime import TickGC, make_thread_realtime
 from m3po_ros.safety import EStopLatch, SafetyState
 from m3po_ros.stamped_inputs import SensorInputs
+from m3po_ros.tick_log import TickLog
 from m3po_ros.tick_stats import TickClock, TickStats
 
 # A refused hot-swap checkpoint raises one of these (CheckpointError and ControlError are
@@ -62,6 +63,7 @@ class ControllerNode(LifecycleNode):
         self.loop: ControlLoop | None = None
         self.sensors = SensorInputs()
         self.estop_latch = EStopLatch()
+        self.tick_log = TickLog(self.get_logger())
         self._pubs, self._subs = [], []
         self._tick_timer = None
         self._diag_timer = None
@@ -322,9 +324,11 @@ class ControllerNode(LifecycleNode):
         # The command is out: the rest of the period is slack for logging, diagnostics and
         # the garbage collector, which therefore never delay a command.
         if first_on_thread:
-            self._log_realtime()
+            self.tick_log.realtime(self.realtime, self.params.realtime_priority)
         if newly_missed > 0:
-            self._log_missed(newly_missed, now)
+            late, slowest = self.tick_clock.phase_ms(now), self.loop.tick_ms.max()
+            self.tick_log.missed(newly_missed, self.ticks, late, slowest, self.gc.last_ms)
+        self.tick_log.tick_error(res.error)
         if self._diagnostics_due:
             self._diagnostics_due = False
             self._send_diagnostics()
@@ -333,23 +337,6 @@ class ControllerNode(LifecycleNode):
             self.gc.refreeze()
         else:
             self.gc.after_tick()
-
-    def _log_realtime(self) -> None:
-        if self.realtime and self.params.realtime_priority > 0:
-            self.get_logger().warning(f"tick thread stays at normal priority: {self.realtime}")
-        elif not self.realtime:
-            self.get_logger().info(
-                f"tick thread runs SCHED_FIFO priority {self.params.realtime_priority}"
-            )
-
-    def _log_missed(self, count: int, now: float) -> None:
-        late_ms = self.tick_clock.phase_ms(now)
-        self.get_logger().warning(
-            f"tick {self.ticks}: {count} control period(s) missed (this callback came "
-            f"{late_ms:.1f} ms into its period; slowest recent tick "
-            f"{self.loop.tick_ms.max():.1f} ms; last garbage collection {self.gc.last_ms:.2f} ms)",
-            throttle_duration_sec=1.0,
-        )
 
     # -- diagnostics -----------------------------------------------------------------------
     def diagnostics_values(self) -> dict[str, object]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from m3po_ros.control_loop import MISSING_INPUT
 from m3po_ros.safety import SafetyState
 from m3po_ros.tick_stats import TickClock, TickStats
 
@@ -18,6 +19,8 @@ from m3po_ros.tick_stats import TickClock, TickStats
 OK, WARN, ERROR = 0, 1, 2
 # Per-tick quantities the node measures over every tick since activation.
 RUN_STATS = ("latency", "overhead", "compute", "act")
+PLANNER_SHARE_MIN = 0.5  # with use_planner, fewer planned ticks than this is a WARN
+PLANNER_SHARE_TICKS = 50  # ... once this many ticks have been counted
 _RUN_QUANTILES = (("p50", 50), ("p99", 99), ("max", 100))
 
 
@@ -88,6 +91,11 @@ def controller_values(
         "effort_clips": counters.effort_clips,
         "rate_clips": counters.rate_clips,
         "model_errors": loop.model_errors,
+        "error": loop.error,
+        "last_error": loop.last_error,
+        "use_planner": loop.use_planner,
+        "planner_share": loop.planned.mean(),
+        "planner_share_ticks": len(loop.planned.values),
         "swaps": loop.swaps,
         "swap_errors": info.swap_errors,
         "last_swap_error": info.last_swap_error,
@@ -111,6 +119,22 @@ def controller_level(values: Mapping[str, object]) -> tuple[int, str]:
     """
     if values["estop"] or (values["active"] and values["watchdog"] == "stale"):
         return ERROR, f"safe command: {values['safety_state']}"
+    error = values["error"]
+    if values["active"] and error:
+        if str(error).startswith(MISSING_INPUT):
+            return WARN, str(error)
+        return ERROR, f"no model command (zero effort): {error}"
+    if (
+        values["active"]
+        and values["use_planner"]
+        and values["planner_share_ticks"] >= PLANNER_SHARE_TICKS
+        and values["planner_share"] < PLANNER_SHARE_MIN
+    ):
+        return WARN, (
+            f"planner ran in {values['planner_share']:.0%} of ticks (budget "
+            f"{values['budget_ms']:.1f} ms, one iteration ~{values['planner_iteration_ms']:.1f} "
+            "ms): the policy alone is in effect"
+        )
     if values["missed_ticks"] or values["swap_errors"]:
         return (
             WARN,

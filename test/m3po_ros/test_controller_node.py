@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PointStamped
 from lifecycle_msgs.msg import Transition
 from rclpy.parameter import Parameter
@@ -48,6 +48,7 @@ class FakeRobot:
         self.paused = False
         self.nan = False
         self.random_states = False
+        self.send_goal = True
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -64,7 +65,8 @@ class FakeRobot:
                 pos = pos.copy()
                 pos[1] = float("nan")
             self.js.publish(make_joint_state(list(names)[::-1], pos[::-1], vel[::-1]))
-            self.goal.publish(make_point(self.env.task_inputs()["goal"]))
+            if self.send_goal:
+                self.goal.publish(make_point(self.env.task_inputs()["goal"]))
 
     def stop(self) -> None:
         self._stop.set()
@@ -347,6 +349,40 @@ def test_checkpoint_from_a_topic_loads_only_inside_the_roots(
         wait_for(lambda: node.loop.swaps == 1, 20, "the checkpoint inside the roots")
     finally:
         robot.stop()
+
+
+def test_missing_goal_is_a_warning_with_the_reason_then_clears(ros, random_checkpoint):
+    cmds = ros.collect(Float64MultiArray, "joint_commands", 1000)
+    diags = ros.collect(DiagnosticArray, "/diagnostics", 100)
+    robot = FakeRobot(ros)
+    robot.send_goal = False
+    try:
+        node = start_controller(ros, random_checkpoint)
+        wait_for(lambda: len(cmds) >= 20, 10, "commands")
+        wait_for(lambda: level_of(diags) is not None, 5, "a control status")
+        level, message, values = level_of(diags)
+        assert level == DiagnosticStatus.WARN, message
+        assert "waiting for task input" in message and "'goal'" in message
+        assert "waiting for task input" in values["error"]
+        np.testing.assert_array_equal(commands_array(cmds), 0.0)  # documented: zero effort
+        robot.send_goal = True
+        wait_for(lambda: level_of(diags)[0] == DiagnosticStatus.OK, 5, "the goal to arrive")
+        assert level_of(diags)[2]["error"] == ""
+        assert "waiting for task input" in level_of(diags)[2]["last_error"]
+        n = len(cmds)
+        wait_for(lambda: len(cmds) >= n + 10, 5, "commands with a goal")
+        assert np.abs(commands_array(cmds)[-5:]).max() > 0.0
+        assert node.tick_log.error == ""
+    finally:
+        robot.stop()
+
+
+def level_of(diags):
+    for _, msg in reversed(diags):
+        for status in msg.status:
+            if status.name.endswith(": control"):
+                return status.level, status.message, values_of(status)
+    return None
 
 
 def test_task_switch_and_estop(ros, random_checkpoint):

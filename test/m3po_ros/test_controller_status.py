@@ -25,7 +25,8 @@ KEYS = [
     "planner_iteration_ms", "planner_iterations_mean", "latency_ms_p50", "latency_ms_p99",
     "tick_to_command_ms_p50", "tick_to_command_ms_p99", "overhead_ms_p50", "overhead_ms_p99",
     "watchdog", "safety_state", "estop", "watchdog_trips", "rejected_sensors",
-    "rejected_commands", "effort_clips", "rate_clips", "model_errors", "swaps", "swap_errors",
+    "rejected_commands", "effort_clips", "rate_clips", "model_errors", "error", "last_error",
+    "use_planner", "planner_share", "planner_share_ticks", "swaps", "swap_errors",
     "last_swap_error",
     *(f"{n}_ms_{q}_since_activate" for n in RUN_STATS for q in ("p50", "p99", "max")),
     "realtime", "gc_managed", "gc_collections", "gc_ms_max",
@@ -123,6 +124,21 @@ def test_level_from_the_values(loop):
     assert controller_level({**stale, "active": False}) == (OK, "inactive")  # no command out
     estop = {**v, "estop": True, "safety_state": "estop", "missed_ticks": 2}
     assert controller_level(estop) == (ERROR, "safe command: estop")
+    # A tick without a goal yet: WARN with the reason; any other model error: ERROR.
+    waiting = {**v, "error": "waiting for task input: no message yet on ['goal'] (...)"}
+    assert controller_level(waiting) == (WARN, waiting["error"])
+    failing = {**v, "error": "ValueError: observation contains NaN/Inf"}
+    assert controller_level(failing) == (
+        ERROR,
+        "no model command (zero effort): ValueError: observation contains NaN/Inf",
+    )
+    assert controller_level({**failing, "active": False}) == (OK, "inactive")
+    # The planner asked for but mostly out of time: say that the policy alone runs.
+    starved = {**v, "use_planner": True, "planner_share": 0.05, "planner_share_ticks": 200}
+    level, text = controller_level(starved)
+    assert level == WARN and "planner ran in 5% of ticks" in text and "policy alone" in text
+    assert controller_level({**starved, "planner_share_ticks": 10}) == (OK, "running")
+    assert controller_level({**starved, "use_planner": False}) == (OK, "running")
 
 
 def test_levels_are_the_diagnostic_msgs_levels():
