@@ -61,7 +61,8 @@ class ControllerNode(LifecycleNode):
         self._startup_checkpoint = self.params.checkpoint
         self.roots: tuple = ()
         self.loop: ControlLoop | None = None
-        self.sensors = SensorInputs()
+        self.sensors = SensorInputs(self.params.input_frame)
+        self.add_post_set_parameters_callback(self._on_params_set)
         self.estop_latch = EStopLatch()
         self.tick_log = TickLog(self.get_logger())
         self._pubs, self._subs = [], []
@@ -168,7 +169,7 @@ class ControllerNode(LifecycleNode):
         for name in inputs:
             self._subs.append(
                 self.create_subscription(
-                    PointStamped, name, functools.partial(self.sensors.on_point, name), SENSOR_QOS
+                    PointStamped, name, functools.partial(self._on_input, name), SENSOR_QOS
                 )
             )
         if p.follow_learner:
@@ -248,6 +249,12 @@ class ControllerNode(LifecycleNode):
         except MessageError as exc:
             self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
 
+    def _on_input(self, name: str, msg: PointStamped) -> None:
+        try:
+            self.sensors.on_point(name, msg)
+        except MessageError as exc:
+            self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
+
     def _on_task(self, msg: String) -> None:
         try:
             self.loop.set_task(msg.data)
@@ -274,6 +281,13 @@ class ControllerNode(LifecycleNode):
         elif not response.success:
             self.get_logger().warning(f"e-stop reset refused: {response.message}")
         return response
+
+    def _on_params_set(self, params) -> None:
+        for p in params:  # the rest take effect on the next configure
+            if p.name == "planner_budget_fraction" and self.loop is not None:
+                self.loop.budget_fraction = float(p.value)
+            elif p.name == "input_frame":
+                self.sensors.frame = str(p.value)
 
     # -- hot swap --------------------------------------------------------------------------
     def _on_checkpoint(self, msg: String) -> None:
@@ -353,6 +367,7 @@ class ControllerNode(LifecycleNode):
             gc_managed=gc.active,
             gc_collections=gc.collections,
             gc_ms_max=gc.max_ms,
+            input_frame_errors=self.sensors.frame_errors,
         )
         return controller_values(self.loop, self.tick_clock, self.stats, info)
 

@@ -38,6 +38,7 @@ class RunInfo:
     gc_managed: bool  # Python's collector runs between ticks
     gc_collections: int  # collections run between ticks
     gc_ms_max: float  # longest of them, ms
+    input_frame_errors: int = 0  # task-input messages dropped for a wrong frame_id
 
 
 def controller_values(
@@ -96,6 +97,7 @@ def controller_values(
         "use_planner": loop.use_planner,
         "planner_share": loop.planned.mean(),
         "planner_share_ticks": len(loop.planned.values),
+        "input_frame_errors": info.input_frame_errors,
         "swaps": loop.swaps,
         "swap_errors": info.swap_errors,
         "last_swap_error": info.last_swap_error,

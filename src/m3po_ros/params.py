@@ -107,11 +107,15 @@ class ControllerParams:
     use_planner: bool = param(True, "plan with the world model; false = policy only")
     planner_budget_fraction: float = param(
         0.6,
-        "share of the control period the act() call may use (planner stops before)",
+        "share of the control period the act() call may use (planner stops before); "
+        "takes effect at once when set at runtime",
         0.05,
         0.95,
     )
     planner_overrides: str = param("", "space-separated planner overrides, e.g. planner.horizon=3")
+    input_frame: str = param(
+        "world", "frame_id task inputs (goal points) must carry; empty frame_ids are accepted"
+    )
     sensor_timeout_s: float = param(
         0.1, "joint_states older than this trips the watchdog", 0.001, 10.0
     )

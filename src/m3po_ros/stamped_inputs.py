@@ -16,7 +16,7 @@ from collections import deque
 import numpy as np
 
 from m3po_ros.control_loop import SensorSnapshot
-from m3po_ros.conversions import joint_state_to_dicts, point_to_array
+from m3po_ros.conversions import MessageError, joint_state_to_dicts, point_to_array
 
 DEPTH = 8  # goals kept per input: enough for a goal stream a few times the joint rate
 
@@ -65,10 +65,12 @@ class SensorInputs:
     stores one tuple or appends to a bounded deque, both atomic under the GIL.
     """
 
-    def __init__(self) -> None:
-        """No readings yet: a snapshot has no joints and no inputs."""
+    def __init__(self, frame: str = "") -> None:
+        """No readings yet; inputs must carry frame_id `frame` (or none; "" checks nothing)."""
         self._joint: tuple = (None, {}, {}, 0)  # (arrival monotonic s, q, v, stamp ns)
         self.inputs = StampedInputs()
+        self.frame = frame
+        self.frame_errors = 0  # task-input messages dropped for a wrong frame_id
 
     def on_joint_state(self, msg) -> None:
         """Store a sensor_msgs/JointState; raises conversions.MessageError when malformed."""
@@ -76,7 +78,19 @@ class SensorInputs:
         self._joint = (time.monotonic(), positions, velocities, stamp_ns(msg.header.stamp))
 
     def on_point(self, name: str, msg) -> None:
-        """Store a geometry_msgs/PointStamped of task input `name`."""
+        """Store a geometry_msgs/PointStamped of task input `name`.
+
+        Raises:
+            MessageError: its frame_id is neither empty nor `frame` (the point is dropped:
+                a goal in a camera frame read as world coordinates would send the arm astray).
+        """
+        frame = msg.header.frame_id
+        if self.frame and frame and frame != self.frame:
+            self.frame_errors += 1
+            raise MessageError(
+                f"task input {name!r} in frame {frame!r}, expected {self.frame!r}: dropped "
+                "(no transform is applied; publish it in the expected frame)"
+            )
         self.inputs.add(name, stamp_ns(msg.header.stamp), point_to_array(msg))
 
     def snapshot(self) -> SensorSnapshot:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from builtin_interfaces.msg import Time
 
 from m3po_ros.stamped_inputs import StampedInputs, stamp_ns
@@ -48,3 +49,19 @@ def test_history_is_bounded():
     assert inputs.as_of(1)["goal"][0] == 5.0  # stamps 1-3 are gone: the latest is read
     assert inputs.as_of(4)["goal"][0] == 4.0
     assert inputs.as_of(1).keys() == {"goal"}
+
+
+def test_a_goal_in_another_frame_is_dropped_and_counted():
+    from m3po_ros.conversions import MessageError, make_point
+    from m3po_ros.stamped_inputs import SensorInputs
+
+    sensors = SensorInputs("world")
+    sensors.on_point("goal", make_point([0.1, 0.2, 0.3], "world"))
+    sensors.on_point("goal", make_point([0.4, 0.5, 0.6], ""))  # no frame: accepted
+    with pytest.raises(MessageError, match="frame 'camera', expected 'world'"):
+        sensors.on_point("goal", make_point([9.0, 9.0, 9.0], "camera"))
+    assert sensors.frame_errors == 1
+    np.testing.assert_array_equal(sensors.snapshot().inputs["goal"], [0.4, 0.5, 0.6])
+    sensors.frame = ""  # frames not checked
+    sensors.on_point("goal", make_point([9.0, 9.0, 9.0], "camera"))
+    assert sensors.snapshot().inputs["goal"][0] == 9.0
