@@ -255,6 +255,9 @@ class ControlLoop:
             v = np.array([snap.velocities[j] for j in ctx.joint_names], np.float64)
         except KeyError as exc:
             error = f"joint_states lacks joint {exc}"
+        else:
+            if not (np.all(np.isfinite(q)) and np.all(np.isfinite(v))):
+                error = "joint_states has NaN/Inf positions or velocities"
         missing = [n for n in ctx.obs_spec.input_names if n not in snap.inputs]
         if missing and not error:
             error = f"{MISSING_INPUT}: no message yet on {missing} (commanding zero effort)"
