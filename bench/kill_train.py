@@ -156,22 +156,37 @@ def run_kills(
     if final.returncode != 0:
         problems.append(f"final run failed: {final.stderr[-2000:]}")
     problems += [f"at the end: {p}" for p in check_run_dir(run)]
-    resumes = [r["resumed_step"] for r in rows[1:]] + [_resumed_step(final.stderr)]
-    backwards = [  # (kill, last step logged before it, the step the next start resumed at)
-        (prev["kill"], prev["last_logged_step"], resumed)
-        for prev, resumed in zip(rows, resumes, strict=True)
-        if prev["latest_step"] > 0
-        and (resumed is None or resumed < prev["last_logged_step"] - every)
-    ]
+    backwards = steps_backwards(rows, _resumed_step(final.stderr), every)
     return {
         "kills": rows,
         "final_seconds": round(time.monotonic() - t0, 1),
         "final_step": latest_step(run),
+        "final_resumed_step": _resumed_step(final.stderr),
         "final_return": _final_return(final.stdout),
         "problems": problems,
         "steps_backwards_beyond_one_interval": backwards,
         "leftover_tmp_files": sorted(p.name for p in run.rglob("*.tmp-*")),
     }
+
+
+def steps_backwards(rows: list[dict], final_resumed: int | None, every: int) -> list:
+    """Starts that resumed more than one checkpoint interval before the step reached.
+
+    Each start that resumed is compared with the last step logged before it. A start killed
+    before it got as far as resuming (SIGKILL during imports) made no progress and is
+    skipped; the final start must resume once a checkpoint exists.
+
+    Returns:
+        [(kill index before the start, step reached, step resumed at)], empty when sound.
+    """
+    out = []
+    starts = [(r["resumed_step"], not r["finished_before_kill"]) for r in rows[1:]]
+    for prev, (resumed, killed) in zip(rows, [*starts, (final_resumed, False)], strict=True):
+        if prev["latest_step"] == 0 or (resumed is None and killed):
+            continue
+        if resumed is None or resumed < prev["last_logged_step"] - every:
+            out.append((prev["kill"], prev["last_logged_step"], resumed))
+    return out
 
 
 def _resumed_step(text: str) -> int | None:
