@@ -42,7 +42,11 @@ demo: setup
 	done
 
 test: setup
-	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 100 ))} $(PY) -m pytest -q test
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 100 ))} $(PY) -m pytest -q test -m "not learning_outcome"
+
+# Stochastic learning-outcome tests (deselected from `make test` by their marker).
+test-learning: setup
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 100 ))} $(PY) -m pytest -q test -m learning_outcome
 
 lint: setup
 	$(VENV)/bin/ruff check src test bench launch

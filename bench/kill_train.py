@@ -211,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--every", type=int, default=500, help="train.checkpoint_every")
+    ap.add_argument(
+        "--every", type=int, default=512, help="train.checkpoint_every (a multiple of 64)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--compare", action="store_true", help="also train once without kills")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "kill_train.json"))

@@ -16,11 +16,12 @@ def test_three_kills_then_finish(tmp_path):
     spec = importlib.util.spec_from_file_location("kill_train", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    result = bench.run_kills(3, steps=600, every=100, work=tmp_path, seed=1, delay=(5.0, 11.0))
+    # every=128: a multiple of the trainer's 64-step chunks, so checkpoints fall on it exactly
+    result = bench.run_kills(3, steps=640, every=128, work=tmp_path, seed=1, delay=(5.0, 11.0))
     print(result)
     assert result["problems"] == []
     assert result["steps_backwards_beyond_one_interval"] == []
-    assert result["final_step"] == 600
+    assert result["final_step"] == 640
     killed = [r for r in result["kills"] if not r["finished_before_kill"]]
     assert len(killed) >= 2, "the kills should land before training ends"
     assert any(r["resumed"] for r in result["kills"][1:]), "no start resumed a checkpoint"
