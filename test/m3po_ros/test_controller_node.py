@@ -91,11 +91,8 @@ def start_controller(ros, checkpoint, **params) -> ControllerNode:
 
 
 def latest_control_status(diags) -> dict[str, str]:
-    for _, msg in reversed(diags):
-        for status in msg.status:
-            if status.name.endswith(": control"):
-                return values_of(status)
-    return {}
+    latest = level_of(diags)
+    return latest[2] if latest is not None else {}
 
 
 def commands_array(cmds) -> np.ndarray:
