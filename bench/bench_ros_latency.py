@@ -126,6 +126,7 @@ def run_config(
     seconds: float,
     logs: Path,
     planner_overrides: str,
+    controller_params: dict | None = None,
 ) -> dict:
     """Run a sim node and a controller node closed loop for `seconds` and read its diagnostics.
 
@@ -137,6 +138,7 @@ def run_config(
         seconds: length of the measured window, after the controller has ticked for 1 s.
         logs: directory for the node logs.
         planner_overrides: planner settings for the controller.
+        controller_params: extra controller parameters (e.g. realtime_priority: 0).
 
     Returns:
         Latency percentiles (ms), missed ticks and overruns in the window and at start-up,
@@ -165,6 +167,7 @@ def run_config(
             "diagnostics_period_s": 0.5,
             "sensor_timeout_s": 0.2,
             "planner_overrides": f"'{planner_overrides}'",
+            **(controller_params or {}),
         },
         logs / f"controller_{tag}.log",
         CONTROLLER_PARAMS,  # the shipped settings (real-time priority, GC between ticks)

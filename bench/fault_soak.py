@@ -139,6 +139,15 @@ def run_soak(seconds: float, work: Path, seed: int = 0) -> dict:
     return result
 
 
+def _window_at(windows: list[dict], t: float) -> str:
+    """The fault whose window (with 50 ms before and 200 ms after) holds time `t`, or "calm"."""
+    where = "calm"
+    for w in windows:
+        if w["t0"] - 0.05 <= t <= w["t1"] + 0.2:
+            where = w["fault"]
+    return where
+
+
 def judge(log: dict, rss: list[tuple[float, int]]) -> dict:
     """The soak's figures from the robot's log and the controller's memory samples."""
     period = 1.0 / log["rate_hz"]
@@ -185,11 +194,23 @@ def judge(log: dict, rss: list[tuple[float, int]]) -> dict:
     big = np.flatnonzero(gaps > 1.5 * period)
     gap_faults: dict[str, int] = {}
     for i in big:
-        where = "calm"
-        for w in windows:
-            if w["t0"] - 0.05 <= t[i] <= w["t1"] + 0.2:
-                where = w["fault"]
+        where = _window_at(windows, t[i])
         gap_faults[where] = gap_faults.get(where, 0) + 1
+
+    # Missed ticks and overruns by fault: the growth of the controller's counters between
+    # consecutive diagnostics rows (0.2 s apart), charged to the window the row fell in.
+    missed_by_fault: dict[str, list[int]] = {}
+    prev = None
+    for d in log["diagnostics"]:
+        if d.get("missed_ticks") in (None, "") or d.get("overruns") in (None, ""):
+            continue
+        now = (int(d["missed_ticks"]), int(d["overruns"]))
+        if prev is not None and now >= prev:
+            where = _window_at(windows, d["t"])
+            acc = missed_by_fault.setdefault(where, [0, 0])
+            acc[0] += now[0] - prev[0]
+            acc[1] += now[1] - prev[1]
+        prev = now
 
     warm = [kib for s, kib in rss if s >= 0.2 * rss[-1][0]] if rss else []
     growth = (warm[-1] - warm[0]) / warm[0] if len(warm) > 1 else float("nan")
@@ -220,6 +241,7 @@ def judge(log: dict, rss: list[tuple[float, int]]) -> dict:
         "command_gap_ms_max": float(gaps.max() * 1000.0) if len(gaps) else None,
         "command_gaps_over_1.5_periods": int(len(big)),
         "command_gaps_by_fault": gap_faults,
+        "missed_ticks_overruns_by_fault": missed_by_fault,
         "rss_kib_first_last": [warm[0], warm[-1]] if warm else None,
         "rss_growth": growth,
         "missed_ticks": int(last.get("missed_ticks") or 0),
@@ -266,9 +288,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=1020.0, help="of faults (100 Hz ticks)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "fault_soak.json"))
+    ap.add_argument("--keep", help="keep the node logs and the robot's log in this directory")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run_soak(args.seconds, Path(tmp), args.seed)
+    if args.keep:
+        work = Path(args.keep)
+        if work.exists() and any(work.iterdir()):
+            ap.error(f"--keep {work} exists and is not empty")
+        result = run_soak(args.seconds, work, args.seed)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run_soak(args.seconds, Path(tmp), args.seed)
     result["failures"] = failures(result)
     result["machine"] = {
         "cpu": platform.processor() or platform.machine(),

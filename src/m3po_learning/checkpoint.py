@@ -101,6 +101,7 @@ def save_checkpoint(
     """Write `agent` to the directory `path` atomically (temp dir + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover_interrupted_writes(path.parent)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}"
     tmp.mkdir()
     try:
@@ -147,15 +148,79 @@ def save_checkpoint(
         if path.exists():
             old = path.parent / f".{path.name}.old-{os.getpid()}-{time.monotonic_ns()}"
             os.rename(path, old)
-            os.rename(tmp, path)
+            try:
+                os.rename(tmp, path)
+            except BaseException:
+                os.rename(old, path)  # the checkpoint that was there stays there
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, (OSError, SafetensorError)):  # disk full, read-only, quota...
+            raise CheckpointError(
+                f"cannot write checkpoint {path}: {_cause(exc)} (nothing was replaced: "
+                "checkpoints saved before it are as they were)"
+            ) from exc
         raise
     return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def recover_interrupted_writes(folder: Path) -> list[str]:
+    """Clean up after writers of `folder` that were killed (SIGKILL, power loss) mid-write.
+
+    `save_checkpoint` writes `.NAME.tmp-PID-NS`, and when replacing moves the old checkpoint
+    to `.NAME.old-PID-NS` for the instant between two renames. For a PID no longer running:
+    a temporary directory is deleted; an old checkpoint whose NAME is missing is put back
+    (the write never finished), else deleted; temporary files (`.latest.tmp-PID`,
+    `.replay.tmp-PID.npz`) are deleted.
+
+    Returns:
+        What was done, one line per entry.
+    """
+    done = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return done
+    for e in entries:
+        name = e.name
+        if not name.startswith(".") or (".tmp-" not in name and ".old-" not in name):
+            continue
+        kind = ".tmp-" if ".tmp-" in name else ".old-"
+        base, _, tail = name[1:].rpartition(kind)
+        pid_text = tail[: len(tail) - len(tail.lstrip("0123456789"))]  # leading digits
+        if not base or not pid_text or _pid_alive(int(pid_text)):
+            continue
+        if kind == ".old-" and e.is_dir() and not (folder / base).exists():
+            os.rename(e, folder / base)
+            done.append(f"restored {base} (its replacement was interrupted)")
+        elif e.is_dir():
+            shutil.rmtree(e, ignore_errors=True)
+            done.append(f"removed {name}")
+        else:
+            e.unlink(missing_ok=True)
+            done.append(f"removed {name}")
+    return done
+
+
+def _cause(exc: BaseException) -> str:
+    """The OS's words for a failed write ("No space left on device"), else the message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} (errno {exc.errno})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _package_version() -> str:
@@ -167,15 +232,39 @@ def _package_version() -> str:
         return "source"
 
 
+def _plain_name(name: object) -> bool:
+    """A file or directory name that stays inside its directory: no separators, no '..'."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+    )
+
+
 def resolve_checkpoint_dir(path: str | Path) -> Path:
-    """Accept a checkpoint dir, a run dir (uses checkpoints/latest) or a checkpoints dir."""
+    """Accept a checkpoint dir, a run dir (uses checkpoints/latest) or a checkpoints dir.
+
+    `latest` must name a checkpoint directory beside it (a plain name): a `latest` file that
+    points elsewhere ("../..", an absolute path) is refused, so a run directory under the
+    controller's checkpoint roots cannot redirect it outside them.
+    """
     p = Path(path)
     if (p / META_FILE).is_file():
         return p
     for base in (p / "checkpoints", p):
         latest = base / LATEST_FILE
         if latest.is_file():
-            target = base / latest.read_text().strip()
+            try:
+                name = latest.read_text().strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CheckpointError(f"{latest} is unreadable: {exc}") from exc
+            if not _plain_name(name):
+                raise CheckpointError(
+                    f"{latest} names {name!r}, not a checkpoint directory beside it"
+                )
+            target = base / name
             if (target / META_FILE).is_file():
                 return target
     if not p.exists():
@@ -183,22 +272,25 @@ def resolve_checkpoint_dir(path: str | Path) -> Path:
     raise CheckpointError(f"{p} is not a checkpoint directory (no {META_FILE}, no {LATEST_FILE})")
 
 
-def read_checkpoint(path: str | Path, load_optimizer: bool = False) -> Checkpoint:
-    """Read and verify a checkpoint; missing, truncated or altered files raise CheckpointError."""
-    p = resolve_checkpoint_dir(path)
-    try:
-        meta = json.loads((p / META_FILE).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(
-            f"checkpoint {p}: {META_FILE} is unreadable or not JSON: {exc}"
-        ) from exc
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {p}: format_version "
-            f"{meta.get('format_version') if isinstance(meta, dict) else '?'}"
-            f" is not the supported {FORMAT_VERSION}"
-        )
-    for name, info in meta.get("files", {}).items():
+def _check_files(p: Path, files: object) -> dict:
+    """metadata.json's `files` table, checked entry by entry against the files on disk."""
+    if not isinstance(files, dict):
+        raise CheckpointError(f"checkpoint {p}: {META_FILE} 'files' is not a table of files")
+    for name, info in files.items():
+        if not _plain_name(name):
+            raise CheckpointError(
+                f"checkpoint {p}: {META_FILE} lists {name!r}, not a file name inside it"
+            )
+        if (
+            not isinstance(info, dict)
+            or not isinstance(info.get("sha256"), str)
+            or not isinstance(info.get("bytes"), int)
+            or isinstance(info.get("bytes"), bool)
+        ):
+            raise CheckpointError(
+                f"checkpoint {p}: {META_FILE} entry for {name} needs sha256 (text) and bytes "
+                f"(an integer), got {info!r:.80}"
+            )
         f = p / name
         if not f.is_file():
             raise CheckpointError(f"checkpoint {p}: file {name} is missing")
@@ -212,26 +304,115 @@ def read_checkpoint(path: str | Path, load_optimizer: bool = False) -> Checkpoin
             raise CheckpointError(
                 f"checkpoint {p}: {name} fails its sha256 check (tampered or corrupt)"
             )
-    if MODEL_FILE not in meta.get("files", {}):
+    if MODEL_FILE not in files:
         raise CheckpointError(f"checkpoint {p}: metadata lists no {MODEL_FILE}")
+    return files
+
+
+# Bounds on what a checkpoint's specs may ask the agent to build: anything beyond them is a
+# damaged or hostile metadata.json, refused before a network of that size is allocated.
+MAX_OBS_DIM, MAX_ACTION_DIM, MAX_EPISODE_LENGTH = 100_000, 10_000, 10**8
+
+
+def _read_specs(p: Path, specs: object) -> list[EnvSpec]:
+    if not isinstance(specs, list) or not specs:
+        raise CheckpointError(f"checkpoint {p}: {META_FILE} 'specs' is not a non-empty list")
+    out = []
+    for d in specs:
+        try:
+            spec = EnvSpec.from_dict(d)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise CheckpointError(
+                f"checkpoint {p}: {META_FILE} has an unreadable task spec {d!r:.80}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not (
+            isinstance(spec.task, str)
+            and spec.task
+            and 1 <= spec.obs_dim <= MAX_OBS_DIM
+            and 1 <= spec.action_dim <= MAX_ACTION_DIM
+            and 1 <= spec.episode_length <= MAX_EPISODE_LENGTH
+            and all(isinstance(j, str) for j in spec.joint_names)
+        ):
+            raise CheckpointError(
+                f"checkpoint {p}: {META_FILE} task spec {d!r:.120} is out of range (task a "
+                f"name, obs_dim 1..{MAX_OBS_DIM}, action_dim 1..{MAX_ACTION_DIM}, "
+                f"episode_length 1..{MAX_EPISODE_LENGTH}, joint names text)"
+            )
+        out.append(spec)
+    return out
+
+
+def read_checkpoint(path: str | Path, load_optimizer: bool = False) -> Checkpoint:
+    """Read and verify a checkpoint; missing, truncated or altered files raise CheckpointError.
+
+    Every way a directory can be damaged or hostile ends in CheckpointError (the fuzz tests
+    in test/m3po_learning/test_fuzz_checkpoint.py hold it to that): weights are read only
+    through safetensors (never unpickled), YAML only with the safe loader.
+    """
+    p = resolve_checkpoint_dir(path)
+    try:
+        meta = json.loads((p / META_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(
+            f"checkpoint {p}: {META_FILE} is unreadable or not JSON: {exc}"
+        ) from exc
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {p}: format_version "
+            f"{meta.get('format_version') if isinstance(meta, dict) else '?'}"
+            f" is not the supported {FORMAT_VERSION}"
+        )
+    files = _check_files(p, meta.get("files"))
     try:
         stored = read_mapping(p / CONFIG_FILE, what="stored config", error=ConfigError)
         cfg = config_from_dict(upgrade_stored_config(stored))
-    except ConfigError as exc:
+    except (ConfigError, TypeError, ValueError, KeyError, AttributeError) as exc:
         raise CheckpointError(f"checkpoint {p}: {CONFIG_FILE} is invalid: {exc}") from exc
+    specs = _read_specs(p, meta.get("specs"))
     try:
-        specs = [EnvSpec.from_dict(d) for d in meta["specs"]]
         model_state = load_file(str(p / MODEL_FILE))
-    except (KeyError, ValueError, SafetensorError, OSError) as exc:
-        raise CheckpointError(f"checkpoint {p}: cannot load weights/specs: {exc}") from exc
+    except (ValueError, SafetensorError, OSError) as exc:
+        raise CheckpointError(f"checkpoint {p}: cannot load weights {MODEL_FILE}: {exc}") from exc
     optim_state = None
-    if load_optimizer and OPTIM_FILE in meta.get("files", {}):
+    if load_optimizer and OPTIM_FILE in files:
         try:
             tensors = load_file(str(p / OPTIM_FILE))
             optim_state = {k: _unflatten_optim(tensors, sk) for k, sk in meta["optimizer"].items()}
-        except (KeyError, SafetensorError, OSError) as exc:
-            raise CheckpointError(f"checkpoint {p}: optimizer state unreadable: {exc}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError, SafetensorError, OSError) as exc:
+            raise CheckpointError(
+                f"checkpoint {p}: optimizer state unreadable: {type(exc).__name__}: {exc}"
+            ) from exc
     return Checkpoint(p, cfg, specs, meta, model_state, optim_state)
+
+
+def _check_weights_fit(ck: Checkpoint, cfg: Config) -> None:
+    """Refuse weights whose names or shapes differ from the model `cfg` and the specs build.
+
+    The model is laid out on torch's meta device (shapes only, no memory), so a config or
+    spec sized by a damaged file is refused before a network of that size is allocated.
+    """
+    from m3po_learning.world_model import WorldModel
+
+    try:
+        with torch.device("meta"):
+            shapes = {
+                k: tuple(v.shape) for k, v in WorldModel(cfg.model, ck.specs).state_dict().items()
+            }
+    except (RuntimeError, ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise CheckpointError(
+            f"checkpoint {ck.path}: its config and specs do not make a model: {exc}"
+        ) from exc
+    stored = {k: tuple(v.shape) for k, v in ck.model_state.items()}
+    if stored != shapes:
+        missing = sorted(set(shapes) - set(stored))[:3]
+        extra = sorted(set(stored) - set(shapes))[:3]
+        wrong = [k for k in shapes if k in stored and stored[k] != shapes[k]][:3]
+        raise CheckpointError(
+            f"checkpoint {ck.path}: weights do not match its config: missing {missing}, "
+            f"unexpected {extra}, wrong shapes "
+            f"{[(k, stored[k], shapes[k]) for k in wrong]}"
+        )
 
 
 def load_agent(
@@ -250,22 +431,31 @@ def load_agent(
         # Imported here, not at the top: the env suite (MuJoCo) loads only when it is needed.
         from m3po_learning.envs.registry import register_robots
 
-        register_robots(cfg.train.robots)
+        try:
+            register_robots(cfg.train.robots)
+        except (ValueError, KeyError, OSError) as exc:
+            raise CheckpointError(f"checkpoint {ck.path}: its robots: {exc}") from exc
     if overrides:
         cfg = config_from_dict(merge(cfg.to_dict(), parse_overrides(overrides)))
         if cfg.model != ck.config.model:
             raise CheckpointError(
                 "model settings come from the checkpoint and cannot be overridden"
             )
-    agent = M3POAgent(cfg, ck.specs, device=device)
+    _check_weights_fit(ck, cfg)
     try:
+        agent = M3POAgent(cfg, ck.specs, device=device)
         agent.model.load_state_dict(ck.model_state, strict=True)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(
             f"checkpoint {ck.path}: weights do not match its config: {exc}"
         ) from exc
     if ck.optim_state is not None:
-        agent.load_optimizer_state(ck.optim_state)
+        try:
+            agent.load_optimizer_state(ck.optim_state)
+        except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
+            raise CheckpointError(
+                f"checkpoint {ck.path}: optimizer state does not fit the model: {exc}"
+            ) from exc
     agent.mark_weights_changed()
     agent.checkpoint_path = ck.path
     agent.checkpoint_meta = ck.metadata
@@ -275,8 +465,18 @@ def load_agent(
 def write_latest(checkpoints_dir: Path, name: str) -> None:
     """Point `checkpoints_dir`/latest at the checkpoint `name` (atomic rename)."""
     tmp = checkpoints_dir / f".{LATEST_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(name + "\n")
-    os.replace(tmp, checkpoints_dir / LATEST_FILE)
+    try:
+        with open(tmp, "w") as f:
+            f.write(name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, checkpoints_dir / LATEST_FILE)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(
+            f"cannot point {checkpoints_dir / LATEST_FILE} at {name}: {_cause(exc)} "
+            "(it still names the checkpoint before)"
+        ) from exc
 
 
 def save_run_checkpoint(

@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run `m3po` with `argv` (default: sys.argv[1:]) and return the exit status.
 
-    Config, checkpoint and input errors print one line to stderr and return 2; Ctrl-C
-    returns 130.
+    Config, checkpoint and input errors, and the operating system's (a full disk, a
+    missing or unreadable file, no permission), print one line to stderr and return 2;
+    Ctrl-C returns 130.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -59,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("OpenGL").setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, CheckpointError, KeyError, ValueError, FileNotFoundError) as exc:
-        # ValueError covers the env layer's TaskSetError and UrdfError
+    except (ConfigError, CheckpointError, KeyError, ValueError, OSError) as exc:
+        # ValueError covers the env layer's TaskSetError and UrdfError; OSError a full disk
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"m3po {args.command}: error: {msg}", file=sys.stderr)
         return 2

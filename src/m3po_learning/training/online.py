@@ -15,7 +15,12 @@ import torch
 
 from m3po_learning.agent import M3POAgent
 from m3po_learning.buffer import ReplayBuffer
-from m3po_learning.checkpoint import CheckpointError, load_agent, resolve_checkpoint_dir
+from m3po_learning.checkpoint import (
+    CheckpointError,
+    load_agent,
+    recover_interrupted_writes,
+    resolve_checkpoint_dir,
+)
 from m3po_learning.config import Config
 from m3po_learning.evaluation import EvaluationStopped, evaluate
 from m3po_learning.logger import MetricsLogger
@@ -310,9 +315,18 @@ class OnlineTrainer(TrainerBase):
 
     def _save_replay(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        recover_interrupted_writes(self.out_dir)  # a killed run's temporary replay file
         tmp = self.out_dir / f".replay.tmp-{os.getpid()}.npz"
-        np.savez(tmp, **self.buffer.state_dict())
-        os.replace(tmp, self.out_dir / "replay.npz")
+        try:
+            np.savez(tmp, **self.buffer.state_dict())
+            os.replace(tmp, self.out_dir / "replay.npz")
+        except OSError as exc:  # disk full, quota, read-only: say so, keep what is saved
+            tmp.unlink(missing_ok=True)
+            cause = f"{exc.strerror} (errno {exc.errno})" if exc.strerror else str(exc)
+            raise CheckpointError(
+                f"cannot write replay {self.out_dir / 'replay.npz'}: {cause} (the replay and "
+                "checkpoints saved before it are as they were)"
+            ) from exc
 
     def restore(self) -> bool:
         """Resume from out_dir/checkpoints/latest; returns False when there is none."""
