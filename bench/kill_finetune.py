@@ -1,9 +1,11 @@
 """SIGKILL `m3po finetune` at random moments: nothing it started from or wrote is damaged.
 
 A fine-tuning run reads a checkpoint and bags and writes one checkpoint into `--out` at the
-end (atomically: temporary directory, then rename, then `latest`). Killed at `--kills`
-random moments (loading, fitting, writing), each time followed by a check, then run once
-more to completion. Checked:
+end (atomically: temporary directory, then rename, then `latest`). Killed `--kills` times,
+each time followed by a check, then run once more to completion: even kills at random
+moments (loading, reading the bag, fitting), odd ones the moment its checkpoint write
+starts (the output's checkpoints/ polled every millisecond for a temporary directory).
+Checked:
   - the checkpoint it started from is byte-for-byte unchanged and loads;
   - every checkpoint in the output directory loads, and `latest` (when there) names one;
   - the run after the kills finishes and its checkpoint loads.
@@ -46,6 +48,14 @@ def digest(folder: Path) -> str:
     return h.hexdigest()
 
 
+def _writing(ckpts: Path, pid: int) -> bool:
+    """Process `pid` is writing a checkpoint: its temporary directory is in `ckpts`."""
+    try:
+        return any(f".tmp-{pid}-" in p.name for p in ckpts.iterdir())
+    except OSError:
+        return False
+
+
 def check_out_dir(out: Path) -> list[str]:
     """Problems with the fine-tuning output directory (empty: everything in it loads)."""
     from m3po_learning.checkpoint import CheckpointError, load_agent
@@ -86,24 +96,32 @@ def run_kills(kills: int, work: Path, seed: int = 0, steps: int = 300, delay=(2.
     ]  # fmt: skip
     rows, problems = [], []
     for k in range(kills):
+        aimed = k % 2 == 1
         wait = float(rng.uniform(*delay))
         log = work / f"attempt_{k}.log"
+        t0 = time.monotonic()
         with open(log, "w") as f:
             proc = subprocess.Popen(args, env=_env(), stdout=f, stderr=subprocess.STDOUT)
-            try:
-                proc.wait(timeout=wait)
-                finished = True
-            except subprocess.TimeoutExpired:
+            if aimed:  # the moment its checkpoint write starts (a temporary directory appears)
+                while proc.poll() is None and not _writing(out / "checkpoints", proc.pid):
+                    time.sleep(0.001)
+            else:
+                try:
+                    proc.wait(timeout=wait)
+                except subprocess.TimeoutExpired:
+                    pass
+            during_write = _writing(out / "checkpoints", proc.pid)
+            finished = proc.poll() is not None
+            if not finished:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
-                finished = False
         found = check_out_dir(out)
         if digest(ckpt) != before:
             found.append("the starting checkpoint changed")
         problems += [f"after kill {k}: {p}" for p in found]
         rows.append(
-            {"kill": k, "after_s": round(wait, 2), "finished_before_kill": finished,
-             "problems": found}
+            {"kill": k, "aimed_at_write": aimed, "after_s": round(time.monotonic() - t0, 2),
+             "during_write": during_write, "finished_before_kill": finished, "problems": found}
         )  # fmt: skip
     t0 = time.monotonic()
     final = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=1800)
@@ -119,6 +137,7 @@ def run_kills(kills: int, work: Path, seed: int = 0, steps: int = 300, delay=(2.
     finished_ckpts = sorted(p.name for p in (out / "checkpoints").glob("finetune_*"))
     return {
         "kills": rows,
+        "kills_during_a_write": sum(r["during_write"] for r in rows),
         "steps": steps,
         "final_seconds": round(time.monotonic() - t0, 1),
         "final_exit": final.returncode,

@@ -116,9 +116,10 @@ def _wait(cond, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def _writing(ckpts: Path) -> bool:
+def _writing(ckpts: Path, pid: int) -> bool:
+    """Process `pid` is writing a checkpoint: its temporary directory is in `ckpts`."""
     try:
-        return any(".tmp-" in p.name for p in ckpts.iterdir())
+        return any(f".tmp-{pid}-" in p.name for p in ckpts.iterdir())
     except OSError:
         return False
 
@@ -192,12 +193,12 @@ def run_kills(kills: int, work: Path, seed: int = 0, delay=(3.0, 8.0)) -> dict:
             step0 = latest_step(run)
             if aimed:  # the moment a checkpoint write starts (a temporary directory appears)
                 deadline = time.monotonic() + 120
-                while not _writing(ckpts) and time.monotonic() < deadline:
+                while not _writing(ckpts, learner.pid) and time.monotonic() < deadline:
                     time.sleep(0.001)
-                caught = _writing(ckpts)
+                caught = _writing(ckpts, learner.pid)
             else:
                 time.sleep(float(rng.uniform(*delay)))
-                caught = _writing(ckpts)
+                caught = _writing(ckpts, learner.pid)
             learner.send_signal(signal.SIGKILL)
             learner.wait()
             step_at_kill = latest_step(run)

@@ -15,9 +15,10 @@ def test_two_kills_then_finish(tmp_path):
     spec = importlib.util.spec_from_file_location("kill_finetune", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    result = bench.run_kills(2, tmp_path, seed=0, steps=150, delay=(3.0, 8.0))
+    result = bench.run_kills(2, tmp_path, seed=0, steps=150, delay=(3.0, 8.0))  # 2nd: at the write
     print(result)
     assert result["problems"] == []
     assert result["final_exit"] == 0
     assert result["starting_checkpoint_unchanged"] and result["starting_checkpoint_loads"]
     assert result["checkpoints_written"], "the final run wrote no checkpoint"
+    assert result["kills"][1]["aimed_at_write"]
