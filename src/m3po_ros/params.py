@@ -1,15 +1,16 @@
 """Node parameters: frozen dataclasses hold the defaults, ranges and descriptions.
 
-Fields are made with `param(default, doc, lo, hi, choices)` and each dataclass calls
+Fields are made with `param(default, doc, lo, hi, choices, topic)` and each dataclass calls
 `validate(self)` in `__post_init__`; a field carries `metadata={"doc": ..., "range": (lo, hi)}`
-(or `"choices"`). Nodes declare their ROS parameters from these fields
-(`declare_from_dataclass`) and refuse out-of-range values, at start-up and at runtime, with a
-message naming the parameter and the value.
+(or `"choices"`, or `"topic"` for a ROS topic name). Nodes declare their ROS parameters from
+these fields (`declare_from_dataclass`) and refuse out-of-range values, at start-up and at
+runtime, with a message naming the parameter and the value.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
@@ -20,8 +21,20 @@ class ParamError(ValueError):
     """A node parameter has a value out of its range; the message names it and the value."""
 
 
+# A ROS 2 topic name as rcl checks it before expansion: tokens of ASCII letters, digits, "_"
+# (and {substitutions}) not starting with a digit, joined by single "/"; absolute ("/a"),
+# relative ("a/b") or private ("~", "~/a").
+_TOKEN = r"(?:[A-Za-z_]|\{[A-Za-z_]\w*\})(?:\w|\{[A-Za-z_]\w*\})*"
+_TOPIC = re.compile(rf"~|(?:~/|/)?{_TOKEN}(?:/{_TOKEN})*", re.ASCII)
+
+
 def param(
-    default: Any, doc: str, lo: float | None = None, hi: float | None = None, choices: tuple = ()
+    default: Any,
+    doc: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple = (),
+    topic: str = "",
 ) -> Any:
     """A parameter field of a frozen params dataclass: its default, description and range.
 
@@ -31,6 +44,8 @@ def param(
         lo: smallest allowed value (numbers), inclusive; None = unbounded.
         hi: largest allowed value (numbers), inclusive; None = unbounded.
         choices: the allowed values (strings), empty = any.
+        topic: "required": the value must be a valid ROS topic name; "optional": one or
+            empty (off); "" = not a topic.
 
     Returns:
         A `dataclasses.field` carrying the metadata that `check_value` and
@@ -41,30 +56,71 @@ def param(
         meta["range"] = (-math.inf if lo is None else lo, math.inf if hi is None else hi)
     if choices:
         meta["choices"] = choices
+    if topic:
+        meta["topic"] = topic
     return field(default=default, metadata=meta)
+
+
+def _field(cls: type, name: Any) -> Any:
+    """The dataclass field `name` of `cls`; ParamError when there is none."""
+    f = {x.name: x for x in fields(cls)}.get(name) if isinstance(name, str) else None
+    if f is None:
+        raise ParamError(f"{cls.__name__}: unknown parameter {name!r}")
+    return f
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """`repr(value)` for an error message, shortened (a 5000-digit int has no repr at all)."""
+    try:
+        text = repr(value)
+    except ValueError:  # int longer than sys.get_int_max_str_digits()
+        return f"<{type(value).__name__} of {value.bit_length()} bits>"
+    return text if len(text) <= limit else f"{text[: limit - 20]}...<{len(text)} chars>"
+
+
+def _widen(name: str, value: int) -> float:
+    """An int given for a float parameter as a float (ParamError when it has no float)."""
+    try:
+        return float(value)
+    except OverflowError as exc:
+        raise ParamError(f"parameter {name!r}={_show(value)} is too large for a float") from exc
+
+
+def _check_topic(name: str, value: str, optional: bool) -> None:
+    if optional and value == "":
+        return
+    if not _TOPIC.fullmatch(value):
+        raise ParamError(
+            f"parameter {name!r}={_show(value)} is not a valid ROS topic name (tokens of letters, "
+            "digits and '_' not starting with a digit, joined by single '/'; may start with "
+            "'/' or '~/')" + ("; empty = off" if optional else "")
+        )
 
 
 def check_value(cls: type, name: str, value: Any) -> None:
     """Raise ParamError when `value` is not valid for field `name` of dataclass `cls`."""
-    f = {x.name: x for x in fields(cls)}.get(name)
-    if f is None:
-        raise ParamError(f"{cls.__name__}: unknown parameter {name!r}")
+    f = _field(cls, name)
     expected = type(f.default)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        value = _widen(name, value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ParamError(
-            f"parameter {name!r}={value!r} has type {type(value).__name__}, "
+            f"parameter {name!r}={_show(value)} has type {type(value).__name__}, "
             f"expected {expected.__name__}"
         )
     if expected is float and not math.isfinite(value):
-        raise ParamError(f"parameter {name!r}={value!r} must be finite")
+        raise ParamError(f"parameter {name!r}={_show(value)} must be finite")
     lo_hi = f.metadata.get("range")
     if lo_hi is not None and not (lo_hi[0] <= value <= lo_hi[1]):
-        raise ParamError(f"parameter {name!r}={value!r} is out of range [{lo_hi[0]}, {lo_hi[1]}]")
+        raise ParamError(
+            f"parameter {name!r}={_show(value)} is out of range [{lo_hi[0]}, {lo_hi[1]}]"
+        )
     choices = f.metadata.get("choices")
     if choices and value not in choices:
-        raise ParamError(f"parameter {name!r}={value!r} is not one of {list(choices)}")
+        raise ParamError(f"parameter {name!r}={_show(value)} is not one of {list(choices)}")
+    topic = f.metadata.get("topic")
+    if topic:
+        _check_topic(name, value, optional=topic == "optional")
 
 
 def validate(obj: Any) -> None:
@@ -78,23 +134,30 @@ def validate(obj: Any) -> None:
 
 
 def param_type(cls: type, name: str) -> type:
-    """Python type (bool, int, float, str) of parameter `name` of `cls`."""
-    return type({f.name: f for f in fields(cls)}[name].default)
+    """Python type (bool, int, float, str) of parameter `name` of `cls` (ParamError: none)."""
+    return type(_field(cls, name).default)
 
 
 def convert_value(cls: type, name: str, text: str | Any) -> Any:
-    """Parse a launch-argument string into parameter `name`'s type (bools: true/false)."""
+    """Parse a launch-argument string into parameter `name`'s type (bools: true/false).
+
+    A value that is not a string (from YAML) is returned as it is, ints widened for float
+    parameters; `check_value` decides whether it fits. Raises ParamError for an unknown
+    parameter or a string that does not parse.
+    """
     kind = param_type(cls, name)
     if not isinstance(text, str) or kind is str:
-        return text if kind is not float or isinstance(text, float) else float(text)
+        if kind is float and isinstance(text, int) and not isinstance(text, bool):
+            return _widen(name, text)
+        return text
     if kind is bool:
         if text.lower() not in ("true", "false"):
-            raise ParamError(f"parameter {name!r}={text!r} is not true/false")
+            raise ParamError(f"parameter {name!r}={_show(text)} is not true/false")
         return text.lower() == "true"
     try:
         return kind(text)
     except ValueError as exc:
-        raise ParamError(f"parameter {name!r}={text!r} is not a {kind.__name__}") from exc
+        raise ParamError(f"parameter {name!r}={_show(text)} is not a {kind.__name__}") from exc
 
 
 @dataclass(frozen=True)
@@ -137,7 +200,9 @@ class ControllerParams:
         "':'-separated directories that checkpoints arriving over topics (~/checkpoint, "
         "learner_topic) must resolve into; the start-up checkpoint's directory is always one",
     )
-    learner_topic: str = param(topics.CHECKPOINTS, "topic where the learner announces checkpoints")
+    learner_topic: str = param(
+        topics.CHECKPOINTS, "topic where the learner announces checkpoints", topic="required"
+    )
     device: str = param("cpu", "torch device", choices=("cpu", "cuda", "auto"))
     num_threads: int = param(1, "torch intra-op threads", 1, 64)
     publish_observation: bool = param(False, "publish the built observation on ~/observation")
@@ -189,7 +254,7 @@ class SimParams:
         False, "publish each finished episode on transitions_topic (m3po_ros/transitions.py)"
     )
     transitions_topic: str = param(
-        topics.TRANSITIONS, "topic of the episodes sent with publish_transitions"
+        topics.TRANSITIONS, "topic of the episodes sent with publish_transitions", topic="required"
     )
     frame_id: str = param("world", "frame of the published goal point")
     diagnostics_period_s: float = param(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
@@ -206,7 +271,9 @@ class LearnerParams:
     overrides: str = param("", "space-separated dotted overrides, e.g. train.steps=5000")
     out_dir: str = param("runs/learner", "run directory for checkpoints and metrics")
     resume: bool = param(True, "resume from out_dir/checkpoints/latest when present")
-    announce_topic: str = param(topics.CHECKPOINTS, "topic where each new checkpoint path is sent")
+    announce_topic: str = param(
+        topics.CHECKPOINTS, "topic where each new checkpoint path is sent", topic="required"
+    )
     mode: str = param(
         "train",
         "train: train in-process (+ received transitions), then watch bag_dir; "
@@ -217,7 +284,9 @@ class LearnerParams:
         "", "mode=finetune: checkpoint to start from when out_dir has none (resume)"
     )
     transitions_topic: str = param(
-        topics.TRANSITIONS, "episodes from sim nodes/robots joining replay; empty = off"
+        topics.TRANSITIONS,
+        "episodes from sim nodes/robots joining replay; empty = off",
+        topic="optional",
     )
     bag_dir: str = param(
         "", "directory watched for new complete rosbags to fine-tune on; empty = off"
@@ -270,6 +339,10 @@ def declare_from_dataclass(node: Any, cls: type) -> Any:
             desc.additional_constraints = f"range [{lo_hi[0]}, {lo_hi[1]}]"
         if f.metadata.get("choices"):
             desc.additional_constraints = f"one of {list(f.metadata['choices'])}"
+        if f.metadata.get("topic"):
+            desc.additional_constraints = "a ROS topic name" + (
+                " or empty (off)" if f.metadata["topic"] == "optional" else ""
+            )
         # Check overrides (parameter files, -p, launch) before rclpy sees them, so the error
         # names the parameter and its value; ints given for float parameters are widened.
         overrides = node._parameter_overrides  # noqa: SLF001 - must be read before declaring

@@ -51,18 +51,30 @@ class Episode:
 
 
 def _check_task(task: str, tasks: Collection[str] | None) -> None:
+    if not isinstance(task, str):
+        raise TransitionError(f"task name must be a string, got {type(task).__name__}")
     if not task or any(c.isspace() for c in task):
         raise TransitionError(f"bad task name {task!r} (empty or with whitespace)")
     if tasks is not None and task not in tasks:
         raise TransitionError(f"unknown task {task!r}; known tasks: {sorted(tasks)}")
 
 
+def _as_float_array(task: str, name: str, x: object) -> np.ndarray:
+    """`x` as a float64 array; TransitionError when it is not numbers (strings, ragged...)."""
+    try:
+        if np.iscomplexobj(x):  # a cast to float would drop the imaginary part silently
+            raise TypeError("complex values")
+        return np.asarray(x, np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TransitionError(f"{task}: {name} is not an array of numbers ({exc})") from exc
+
+
 def check_episode(ep: Episode, tasks: Collection[str] | None = None) -> Episode:
     """Validate shapes and values of `ep` (raises TransitionError); returns float64 arrays."""
     _check_task(ep.task, tasks)
-    obs, action = np.asarray(ep.obs, np.float64), np.asarray(ep.action, np.float64)
-    reward = np.asarray(ep.reward, np.float64)
-    term = np.asarray(ep.terminated, np.float64)
+    obs, action, reward, term = (
+        _as_float_array(ep.task, name, getattr(ep, name)) for name in BLOCKS
+    )
     if action.ndim != 2 or action.shape[0] < 1 or action.shape[1] < 1:
         raise TransitionError(f"{ep.task}: action must be (T>=1, A>=1), got {action.shape}")
     T = action.shape[0]
