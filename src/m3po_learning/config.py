@@ -15,7 +15,7 @@ from m3po_learning.overrides import (
     merge,
     parse_overrides,
 )
-from m3po_learning.yaml_io import read_mapping
+from m3po_learning.yaml_io import read_mapping, short_repr
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -62,7 +62,15 @@ class ModelConfig:
             self.preset in MODEL_PRESETS,
             f"model.preset={self.preset!r} not in {list(MODEL_PRESETS)}",
         )
-        for name in ("enc_dim", "mlp_dim", "latent_dim", "num_enc_layers", "num_q", "num_bins"):
+        for name in (
+            "enc_dim",
+            "mlp_dim",
+            "latent_dim",
+            "simnorm_dim",  # before the divisibility check below
+            "num_enc_layers",
+            "num_q",
+            "num_bins",
+        ):
             _check(getattr(self, name) > 0, f"model.{name}={getattr(self, name)} must be > 0")
         _check(
             self.latent_dim % self.simnorm_dim == 0,
@@ -362,9 +370,14 @@ def load_config(
 def read_yaml_config(path: Path, _seen: tuple = ()) -> dict:
     """The overrides in the YAML file `path`, merged over the file it `inherit:`s, if any.
 
-    Unknown keys are refused here, naming the file and the key.
+    Unknown keys are refused here, naming the file and the key; `inherit` must be a file
+    name (relative to `path`'s directory).
     """
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ConfigError(f"config file {short_repr(str(path))} cannot be read: {exc}") from exc
+    if not exists:
         raise ConfigError(f"config file {path} does not exist")
     if path.resolve() in _seen:
         raise ConfigError(f"config file {path} inherits itself")
@@ -372,6 +385,10 @@ def read_yaml_config(path: Path, _seen: tuple = ()) -> dict:
     data = read_mapping(path, known, what="config file", error=ConfigError)
     parent = data.pop("inherit", None)
     if parent:
+        if not isinstance(parent, str):
+            raise ConfigError(
+                f"config file {path}: inherit must be a file name, got {short_repr(parent)}"
+            )
         base = read_yaml_config(path.parent / parent, (*_seen, path.resolve()))
         data = merge(base, data)
     return data

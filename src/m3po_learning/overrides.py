@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import fields, is_dataclass, replace
 from typing import Any, get_type_hints
 
-import yaml
+from m3po_learning.yaml_io import load_yaml_text, short_repr
 
 
 class ConfigError(ValueError):
@@ -16,8 +16,8 @@ class ConfigError(ValueError):
 def coerce_value(value: Any, typ: Any, where: str) -> Any:
     """Convert a YAML/CLI value to the field type `typ`, or raise ConfigError naming `where`.
 
-    Lists and tuples become tuples of strings for `tuple[str, ...]` fields; a string there is
-    split on commas.
+    Lists and tuples of scalars become tuples of strings for `tuple[str, ...]` fields; a
+    string there is split on commas.
     """
     origin = getattr(typ, "__origin__", None)
     try:
@@ -44,10 +44,12 @@ def coerce_value(value: Any, typ: Any, where: str) -> Any:
                 value = [v.strip() for v in value.split(",") if v.strip()]
             if not isinstance(value, list | tuple):
                 raise ValueError(value)
+            if not all(isinstance(v, str | int | float) for v in value):
+                raise ValueError(value)  # a nested list or mapping is no name
             return tuple(str(v) for v in value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf), 1e999
         raise ConfigError(
-            f"{where}: cannot use {value!r} as {getattr(typ, '__name__', typ)}"
+            f"{where}: cannot use {short_repr(value)} as {getattr(typ, '__name__', typ)}"
         ) from exc
     raise ConfigError(f"{where}: unsupported type {typ}")
 
@@ -76,8 +78,10 @@ def apply_updates(
     changes: dict[str, Any] = {}
     if prefix in presets and "preset" in updates:
         preset = updates["preset"]
-        if preset not in presets[prefix]:
-            raise ConfigError(f"{prefix}.preset={preset!r} not in {list(presets[prefix])}")
+        if not isinstance(preset, str) or preset not in presets[prefix]:
+            raise ConfigError(
+                f"{prefix}.preset={short_repr(preset)} not in {list(presets[prefix])}"
+            )
         changes.update({"preset": preset, **presets[prefix][preset]})
     for key, value in updates.items():
         where = f"{prefix}.{key}" if prefix else key
@@ -86,7 +90,7 @@ def apply_updates(
         current = getattr(obj, key)
         if is_dataclass(current):
             if not isinstance(value, dict):
-                raise ConfigError(f"{where} must be a mapping, got {value!r}")
+                raise ConfigError(f"{where} must be a mapping, got {short_repr(value)}")
             changes[key] = apply_updates(current, value, where, presets)
         else:
             changes[key] = coerce_value(value, hints[key], where)
@@ -108,10 +112,9 @@ def parse_overrides(items: list[str]) -> dict:
         parts = key.strip().split(".")
         if not all(parts):
             raise ConfigError(f"override {item!r} has an empty key part")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from exc
+        value = ""
+        if raw.strip():
+            value = load_yaml_text(raw, f"override {item!r}: value", ConfigError)
         node = out
         for p in parts[:-1]:
             node = node.setdefault(p, {})

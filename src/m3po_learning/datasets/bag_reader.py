@@ -2,7 +2,11 @@
 
 Complete bags are read through the `rosbags` library. A bag that a killed recorder left
 behind (no metadata.yaml, an MCAP file without footer) is read up to its last complete
-chunk with a warning; nothing that reached the disk intact is dropped.
+chunk with a warning; nothing that reached the disk intact is dropped. A damaged bag never
+raises anything but BagError: `rosbags` raises many exception types on damaged input
+(struct.error, sqlite3.DatabaseError, TypeError from a malformed metadata.yaml, codec
+errors), so every failure of it is caught here, reported, and the bag is read another way
+where there is one (storage files without metadata.yaml; MCAP files by the tolerant scanner).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from m3po_learning.datasets.errors import BagError
 from m3po_learning.datasets.mcap_scan import McapScan
 from m3po_learning.datasets.topic_map import BagTopic
+from m3po_learning.yaml_io import short_repr
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +132,6 @@ class OpenBag:
     # -- opening --------------------------------------------------------------------------------
     def _open(self) -> None:
         from rosbags.rosbag2 import Reader
-        from rosbags.rosbag2.errors import ReaderError
 
         src = self.source
         if not src.files:
@@ -144,10 +148,11 @@ class OpenBag:
                 self._parts.append(self._from_reader(src.path, reader))
                 self.storage = "mcap" if src.files[0].suffix == ".mcap" else "sqlite3"
                 return
-            except (ReaderError, KeyError, ValueError) as exc:
+            except Exception as exc:  # noqa: BLE001 - rosbags raises any type on a damaged bag
                 self.close()
+                self.topics.clear()  # what a half-read metadata.yaml listed
                 self.warn(
-                    f"bag {src.name}: rosbags cannot open it ({exc}); "
+                    f"bag {src.name}: rosbags cannot open it ({type(exc).__name__}: {exc}); "
                     "reading its storage files one by one"
                 )
         for f in src.files:
@@ -156,18 +161,21 @@ class OpenBag:
 
     def _open_file(self, f: Path) -> _Part:
         from rosbags.rosbag2 import Reader
-        from rosbags.rosbag2.errors import ReaderError
 
         if f.stat().st_size == 0:
             raise BagError(f"bag {self.source.name}: storage file {f.name} is empty (0 bytes)")
+        topics_before = dict(self.topics)
         try:
             reader = Reader(f)
             reader.open()
             return self._from_reader(f, reader)
-        except (ReaderError, KeyError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - rosbags raises any type on a damaged file
+            self.topics = topics_before  # drop what a half-read file listed
             if f.suffix != ".mcap":
-                raise BagError(f"bag {self.source.name}: cannot read {f.name}: {exc}") from exc
-            reason = str(exc)
+                raise BagError(
+                    f"bag {self.source.name}: cannot read {f.name}: {type(exc).__name__}: {exc}"
+                ) from exc
+            reason = f"{type(exc).__name__}: {exc}"
         scan = McapScan(f)
         part = _Part(f, scan=scan)
         for cid, (topic, _, enc) in scan.channels.items():
@@ -190,11 +198,29 @@ class OpenBag:
         return part
 
     def _from_reader(self, path: Path, reader) -> _Part:
+        """The part of an opened rosbags reader; closes the reader when its topics are bad."""
         part = _Part(path, reader=reader)
-        for conn in reader.connections:
-            part.topic_ids.setdefault(conn.topic, []).append(conn)
-            msgdef = (conn.msgdef.format.name.lower(), conn.msgdef.data)
-            self._add_topic(conn.topic, conn.msgtype, conn.msgcount, msgdef=msgdef)
+        try:
+            for conn in reader.connections:
+                if not isinstance(conn.topic, str) or not isinstance(conn.msgtype, str):
+                    raise BagError(
+                        f"bag {self.source.name}: {path.name} lists a topic with a malformed "
+                        f"name or type: {short_repr(conn.topic)} [{short_repr(conn.msgtype)}]"
+                    )
+                # a count from a damaged metadata.yaml may be anything: then it is unknown
+                count = conn.msgcount
+                if isinstance(count, bool) or not isinstance(count, int):
+                    count = -1
+                part.topic_ids.setdefault(conn.topic, []).append(conn)
+                data = conn.msgdef.data if isinstance(conn.msgdef.data, str) else ""
+                msgdef = (conn.msgdef.format.name.lower(), data)
+                self._add_topic(conn.topic, conn.msgtype, count, msgdef=msgdef)
+        except BaseException:
+            try:
+                reader.close()
+            except Exception:  # noqa: BLE001 - closing a half-open reader must not mask errors
+                pass
+            raise
         return part
 
     def _add_topic(self, topic: str, msgtype: str, count: int, msgdef) -> None:
@@ -214,9 +240,11 @@ class OpenBag:
         return sum(max(self.topics[t].count, 0) for t in topics if t in self.topics)
 
     def messages(self, topics: Sequence[str]) -> Iterator[tuple[str, int, bytes]]:
-        """(topic, log time ns, CDR bytes) for `topics`, file by file (not globally sorted)."""
-        from rosbags.rosbag2.errors import ReaderError
+        """(topic, log time ns, CDR bytes) for `topics`, file by file (not globally sorted).
 
+        A storage file that fails part way (a damaged chunk, page or record) ends its stream
+        there with a warning; the messages before the damage are kept.
+        """
         wanted = set(topics)
         for part in self._parts:
             if part.scan is not None:
@@ -230,5 +258,8 @@ class OpenBag:
             try:
                 for conn, t_ns, raw in part.reader.messages(connections=conns):
                     yield conn.topic, t_ns, raw
-            except ReaderError as exc:
-                self.warn(f"bag {self.source.name}: reading {part.path.name} stopped early: {exc}")
+            except Exception as exc:  # noqa: BLE001 - rosbags raises any type on a damaged file
+                self.warn(
+                    f"bag {self.source.name}: reading {part.path.name} stopped early: "
+                    f"{type(exc).__name__}: {exc}"
+                )

@@ -1,8 +1,9 @@
 """Tolerant MCAP scanner for files a killed recorder left without footer or index.
 
 Reads records front to back (MCAP spec: magic, then `opcode u8, length u64, body` records)
-and stops at the first record that is cut off or fails its CRC, so every complete chunk
-before that point is kept. Used only when the indexed reader of `rosbags` refuses a file.
+and stops at the first record that is cut off, fails its CRC or does not parse (a field
+that runs past its record, a string that is not UTF-8), so every complete chunk before that
+point is kept. Used only when the indexed reader of `rosbags` refuses a file.
 """
 
 from __future__ import annotations
@@ -31,13 +32,30 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _MSG_HEAD = struct.Struct("<HIQQ")  # channel id, sequence, log time, publish time
+_CHANNEL_HEAD = struct.Struct("<HH")  # channel id, schema id
 _CHUNK_HEAD = struct.Struct("<QQQI")  # start time, end time, uncompressed size, crc
 
 
-def _string(buf, pos: int) -> tuple[str, int]:
-    (n,) = _U32.unpack_from(buf, pos)
+class _Malformed(Exception):
+    """A record whose fields run past its end or do not decode (the file is damaged there)."""
+
+
+def _unpack(fmt: struct.Struct, buf, pos: int, stop: int) -> tuple:
+    """`fmt` unpacked at `pos`, which must lie inside the record ending at `stop`."""
+    if pos + fmt.size > stop:
+        raise _Malformed(f"a {fmt.size}-byte field at byte {pos} runs past the record's end")
+    return fmt.unpack_from(buf, pos)
+
+
+def _string(buf, pos: int, stop: int) -> tuple[str, int]:
+    (n,) = _unpack(_U32, buf, pos, stop)
     pos += 4
-    return bytes(buf[pos : pos + n]).decode(), pos + n
+    if pos + n > stop:
+        raise _Malformed(f"a {n}-byte string at byte {pos} runs past the record's end")
+    try:
+        return bytes(buf[pos : pos + n]).decode(), pos + n
+    except UnicodeDecodeError as exc:
+        raise _Malformed(f"the string at byte {pos} is not UTF-8 ({exc})") from exc
 
 
 def _decompress(data, compression: str, size: int) -> bytes:
@@ -81,6 +99,8 @@ class McapScan:
             raise BagError(f"bag file {self.path} is not MCAP (bad magic {head!r})")
         for _ in self._records(wanted=None):
             pass
+        if not self.complete and not self.stop_reason:
+            self.stop_reason = "the file ends after its last complete record, with no footer"
 
     def msgtype(self, channel_id: int) -> str:
         """Message type of a channel's schema, e.g. "sensor_msgs/msg/JointState" ("": none)."""
@@ -123,43 +143,58 @@ class McapScan:
                     )
                 return
             stop = body + length
-            if op == OP_MESSAGE:
-                cid, _, log_ns, _ = _MSG_HEAD.unpack_from(buf, body)
-                if counting:
-                    self.counts[cid] += 1
-                elif cid in wanted:
-                    yield cid, log_ns, bytes(buf[body + _MSG_HEAD.size : stop])
-            elif op == OP_CHUNK:
-                inner = self._chunk(buf, body, stop, pos) if top else None
-                if inner is None:
-                    return
-                yield from self._walk(
-                    memoryview(inner), 0, len(inner), wanted, counting, top=False
-                )
-            elif op == OP_SCHEMA and counting:
-                (sid,) = _U16.unpack_from(buf, body)
-                name, p = _string(buf, body + 2)
-                enc, p = _string(buf, p)
-                (n,) = _U32.unpack_from(buf, p)
-                self.schemas[sid] = (name, enc, bytes(buf[p + 4 : p + 4 + n]).decode())
-            elif op == OP_CHANNEL and counting:
-                cid, sid = struct.unpack_from("<HH", buf, body)
-                topic, p = _string(buf, body + 4)
-                enc, p = _string(buf, p)
-                self.channels[cid] = (topic, sid, enc)
-            elif op == OP_FOOTER:
+            if op == OP_FOOTER:
                 if top and counting:
                     self.complete = True
                     self.valid_bytes = stop
                 return
+            if not top:  # inside a chunk: a malformed record fails the chunk (caught above)
+                yield from self._record(buf, op, body, stop, wanted, counting)
+            else:
+                try:
+                    if op == OP_CHUNK:
+                        inner = self._chunk(buf, body, stop, pos)
+                        if inner is None:
+                            return
+                        yield from self._walk(
+                            memoryview(inner), 0, len(inner), wanted, counting, top=False
+                        )
+                    else:
+                        yield from self._record(buf, op, body, stop, wanted, counting)
+                except _Malformed as exc:
+                    self._stop(pos, f"record 0x{op:02x} at byte {pos} is malformed: {exc}")
+                    return
             pos = stop
             if top and counting:
                 self.valid_bytes = pos
 
+    def _record(self, buf, op: int, body: int, stop: int, wanted, counting: bool):
+        """Parse one message, schema or channel record in [body, stop); others are skipped.
+
+        Raises _Malformed when a field runs past `stop` or a string is not UTF-8.
+        """
+        if op == OP_MESSAGE:
+            cid, _, log_ns, _ = _unpack(_MSG_HEAD, buf, body, stop)
+            if counting:
+                self.counts[cid] += 1
+            elif cid in wanted:
+                yield cid, log_ns, bytes(buf[body + _MSG_HEAD.size : stop])
+        elif op == OP_SCHEMA and counting:
+            (sid,) = _unpack(_U16, buf, body, stop)
+            name, p = _string(buf, body + 2, stop)
+            enc, p = _string(buf, p, stop)
+            text, _ = _string(buf, p, stop)
+            self.schemas[sid] = (name, enc, text)
+        elif op == OP_CHANNEL and counting:
+            cid, sid = _unpack(_CHANNEL_HEAD, buf, body, stop)
+            topic, p = _string(buf, body + 4, stop)
+            enc, p = _string(buf, p, stop)
+            self.channels[cid] = (topic, sid, enc)
+
     def _chunk(self, buf, body: int, stop: int, pos: int) -> bytes | None:
-        _, _, size, crc = _CHUNK_HEAD.unpack_from(buf, body)
-        compression, p = _string(buf, body + _CHUNK_HEAD.size)
-        (n,) = _U64.unpack_from(buf, p)
+        _, _, size, crc = _unpack(_CHUNK_HEAD, buf, body, stop)
+        compression, p = _string(buf, body + _CHUNK_HEAD.size, stop)
+        (n,) = _unpack(_U64, buf, p, stop)
         p += 8
         if p + n > stop:
             self._stop(pos, f"chunk at byte {pos} claims {n} bytes beyond its record")

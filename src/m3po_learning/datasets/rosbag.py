@@ -31,6 +31,7 @@ from m3po_learning.datasets.decoders import (
 from m3po_learning.datasets.errors import BagError
 from m3po_learning.datasets.state_reward import StateReward
 from m3po_learning.datasets.topic_map import TopicMap, load_topic_map, resolve_topic
+from m3po_learning.yaml_io import short_repr
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,10 @@ def load_bag_dataset(
 
     Raises:
         BagError: missing topics (the message lists what the bag has), unsupported message
-            types, joint names that do not match, empty bags, or no usable transitions.
+            types, joint names that do not match, empty bags, or no usable transitions;
+            also any damage (storage files, metadata.yaml) that leaves nothing readable.
+            Damage short of that never raises: the bag is read as far as it is intact and
+            each skipped part (a message, a chunk, the metadata) is named in `warnings`.
     """
     options = options or AlignOptions()
     tmap = topic_map if isinstance(topic_map, TopicMap) else load_topic_map(topic_map)
@@ -247,6 +251,13 @@ def _read_bag(
     try:
         for topic, t_ns, raw in bag.messages(list(decoders)):
             dec = decoders[topic]
+            if isinstance(t_ns, bool) or not isinstance(t_ns, int) or not 0 <= t_ns < 2**63:
+                # a damaged index or record: the time does not fit the int64 clock arrays
+                bag.warn(
+                    f"bag {name}: skipped a message on {topic} with an invalid log time "
+                    f"{short_repr(t_ns)}"
+                )
+                continue
             if isinstance(dec, MarkerDecoder):
                 dec.add_time(t_ns)
             else:
@@ -358,6 +369,12 @@ def _episodes(
             rew[row], term[row] = r, float(done)
         if not np.all(np.isfinite(obs)):
             bag.warn(f"bag {name}: dropped a run of {len(k)} ticks with NaN joint readings")
+            continue
+        if not (np.all(np.isfinite(act)) and np.all(np.isfinite(rew))):
+            bag.warn(
+                f"bag {name}: dropped a run of {len(k)} ticks with non-finite commands or "
+                "rewards (NaN efforts, or joint readings the task cannot score)"
+            )
             continue
         # A termination ends its episode; the ticks after it (if any) start a new one.
         ends = [int(i) + 1 for i in np.nonzero(term)[0]]

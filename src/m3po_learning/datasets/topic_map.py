@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from m3po_learning.datasets.errors import BagError
-from m3po_learning.yaml_io import read_mapping
+from m3po_learning.yaml_io import read_mapping, short_repr
 
 DEFAULT_TOPIC_MAP_FILE = "default.yaml"
 _KEYS = ("namespace", "joint_states", "commands", "inputs", "split_on")
@@ -126,10 +126,25 @@ def topic_map_dir() -> Path:
     return config_dir() / "topics"
 
 
+def _name(value: object, key: str, file: Path | None, default: str) -> str:
+    """A topic (or namespace, input) name read from a topic map: a scalar, never a container."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BagError(f"topic map {file}: {key} must be a topic name, got {short_repr(value)}")
+    return str(value)
+
+
 def load_topic_map(path: str | Path | None = None, remaps: Sequence[str] = ()) -> TopicMap:
     """Read a topic-map YAML (default: config/topics/default.yaml) and apply `remaps`.
 
-    `path` may be a file or a name in config/topics/ ("default"). Unknown keys are errors.
+    `path` may be a file or a name in config/topics/ ("default"). Unknown keys are errors;
+    names must be scalars (an empty value keeps the default), `inputs` a mapping and
+    `split_on` a name or a list of names.
+
+    Raises:
+        BagError: a missing or malformed file, an unknown key, a value of the wrong type or
+            a malformed remap; the message names the file or the remap.
     """
     if path is None:
         try:
@@ -147,15 +162,17 @@ def load_topic_map(path: str | Path | None = None, remaps: Sequence[str] = ()) -
         data = read_mapping(file, known=_KEYS, what="topic map", error=BagError)
     inputs = data.get("inputs", {"goal": "goal"}) or {}
     if not isinstance(inputs, dict):
-        raise BagError(f"topic map {file}: inputs must be a mapping name -> topic, got {inputs!r}")
+        raise BagError(
+            f"topic map {file}: inputs must be a mapping name -> topic, got {short_repr(inputs)}"
+        )
     split_on = data.get("split_on", []) or []
-    if isinstance(split_on, str):
+    if not isinstance(split_on, list):
         split_on = [split_on]
     tm = TopicMap(
-        joint_states=str(data.get("joint_states", "joint_states")),
-        commands=str(data.get("commands", "joint_commands")),
-        inputs=tuple((str(k), str(v)) for k, v in inputs.items()),
-        split_on=tuple(str(s) for s in split_on),
-        namespace=str(data.get("namespace", "") or ""),
+        joint_states=_name(data.get("joint_states"), "joint_states", file, "joint_states"),
+        commands=_name(data.get("commands"), "commands", file, "joint_commands"),
+        inputs=tuple((str(k), _name(v, f"inputs.{k}", file, "")) for k, v in inputs.items()),
+        split_on=tuple(n for s in split_on if (n := _name(s, "split_on", file, ""))),
+        namespace=_name(data.get("namespace"), "namespace", file, ""),
     )
     return tm.with_remaps(remaps)
