@@ -89,10 +89,11 @@ def run(args: argparse.Namespace) -> int:
     """
     import rclpy
     from rclpy.parameter import Parameter
+    from rclpy.signals import SignalHandlerOptions
 
     from m3po_ros.autostart import autostart
     from m3po_ros.controller_node import set_realtime_switch_interval
-    from m3po_ros.node_main import SpinThread
+    from m3po_ros.node_main import SpinThread, safe_stop, take_stop_signals
     from m3po_ros.stacks import load_stack
 
     stack = load_stack(args.stack)
@@ -105,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
             )
         return 0
     set_realtime_switch_interval()
-    rclpy.init()
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    take_stop_signals()  # Ctrl-C and SIGTERM: controllers publish zero effort before exit
     context = rclpy.get_default_context()
     nodes, spinners = [], []
     try:
@@ -141,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
         # destroyed: a callback running into a destroyed handle fails at shutdown.
         for t in spinners:
             t.stop()
+        for node in nodes:  # executors stopped: no tick races the stop command
+            safe_stop(node)
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()

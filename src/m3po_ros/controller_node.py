@@ -213,6 +213,25 @@ class ControllerNode(LifecycleNode):
         self._teardown()
         return TransitionCallbackReturn.SUCCESS
 
+    def safe_stop(self, ack_timeout_s: float = 0.5) -> None:
+        """Stop ticking and make sure the zero-effort command reached the subscribers.
+
+        Called on the way out of the process (SIGINT, SIGTERM, the end of `m3po bringup`):
+        a ros2_control forward command controller holds the last command it received, so
+        the last one must be zero. Waits up to `ack_timeout_s` for the (reliable) command
+        to be acknowledged.
+        """
+        if self._tick_timer is None:
+            return
+        self._stop_ticking()
+        from rclpy.duration import Duration
+
+        if not self._cmd_pub.wait_for_all_acked(Duration(seconds=ack_timeout_s)):
+            self.get_logger().warning(
+                f"stop command not acknowledged by every subscriber within {ack_timeout_s} s"
+            )
+        self.get_logger().info("stopped: published a zero-effort command")
+
     def _stop_ticking(self) -> None:
         self.gc.stop()
         if self._tick_timer is not None:

@@ -2,18 +2,51 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
 from m3po_ros.params import ParamError
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def take_stop_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, with the context alive.
+
+    rclpy's own handlers shut the context down first, after which a node can no longer
+    publish: a controller stopped by Ctrl-C or `kill` (systemd, docker stop, launch) would
+    leave a forward command controller holding its last effort. With these the node gets
+    to publish its stop command (`safe_stop`) before the context goes. Call it after
+    `rclpy.init(..., signal_handler_options=SignalHandlerOptions.NO)`.
+    """
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def safe_stop(node) -> None:
+    """Let `node` leave its outputs safe (a controller: zero effort) while it still can."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    stop = getattr(node, "safe_stop", None)
+    if stop is not None and rclpy.ok(context=node.context):
+        stop()
+
+
 def spin_node(node_class, name: str, args: list[str] | None = None) -> int:
-    """Run one node until Ctrl-C; exit code 2 (with the message) for refused parameters."""
-    rclpy.init(args=args)
+    """Run one node until Ctrl-C or SIGTERM; exit code 2 (with the message) for bad parameters.
+
+    On the way out the node's `safe_stop()` (if it has one) runs before the context is shut
+    down: the controller publishes a zero-effort command.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    take_stop_signals()
     try:
         node = node_class()
     except ParamError as exc:
@@ -27,6 +60,7 @@ def spin_node(node_class, name: str, args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        safe_stop(node)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

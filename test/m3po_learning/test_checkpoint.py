@@ -70,7 +70,7 @@ def test_overwrite_is_atomic_and_old_survives_failure(agent, tmp_path, monkeypat
         raise OSError("disk full")
 
     monkeypatch.setattr(ckmod, "save_file", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match=r"cannot write checkpoint .*ck: .*disk full"):
         save_checkpoint(tmp_path / "ck", agent)
     assert (path / "model.safetensors").read_bytes() == before
     assert not list(tmp_path.glob(".ck.tmp*"))
