@@ -101,8 +101,10 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         for n in resolved:
             files = " ".join(f"--params-file {f}" for f in n.parameter_files)
+            remaps = " ".join(f"-r {a}:={b}" for a, b in n.remaps)
             print(
-                f"{n.executable:16s} {n.namespace.rstrip('/')}/{n.name}  {files}  {n.parameters}"
+                f"{n.executable:16s} {n.namespace.rstrip('/')}/{n.name}  {files}  {remaps}  "
+                f"{n.parameters}"
             )
         return 0
     set_realtime_switch_interval()
@@ -115,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
             cli_args = ["--ros-args"]
             for f in n.parameter_files:
                 cli_args += ["--params-file", str(f)]
+            for src, dst in n.remaps:
+                cli_args += ["-r", f"{src}:={dst}"]
             node = n.node_class(
                 node_name=n.name,
                 namespace=n.namespace,

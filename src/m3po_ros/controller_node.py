@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -16,6 +17,7 @@ from std_srvs.srv import Trigger
 
 from m3po_ros import topics
 from m3po_ros.checkpoint_loader import CheckpointLoader
+from m3po_ros.command_order import CommandOrder, parse_joint_list
 from m3po_ros.control_loop import ControlError, ControlLoop, load_control_loop
 from m3po_ros.controller_status import RUN_STATS, RunInfo, controller_level, controller_values
 from m3po_ros.conversions import MessageError, array_to_msg, command_to_msg
@@ -75,6 +77,7 @@ class ControllerNode(LifecycleNode):
         # Recent windows, and run histograms over every tick since activation (soak runs).
         self.stats = {name: TickStats(run_bins=True) for name in RUN_STATS}
         self.tick_clock = TickClock(self.params.period_s)
+        self.command_order = CommandOrder()  # set on configure from `command_joints`
         self.realtime = "not started"  # "" once the tick thread runs SCHED_FIFO, else why not
         self._rt_threads: set[int] = set()
         self._swaps_seen = 0
@@ -147,6 +150,14 @@ class ControllerNode(LifecycleNode):
         except (CheckpointError, ControlError, ValueError, OSError) as exc:
             self.get_logger().error(f"cannot configure with checkpoint {p.checkpoint!r}: {exc}")
             return TransitionCallbackReturn.FAILURE
+        try:
+            order = CommandOrder(parse_joint_list(p.command_joints))
+            for task, ctx in loop.contexts.items():
+                order.check(ctx.joint_names, task)
+        except ValueError as exc:
+            self.get_logger().error(f"cannot configure: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.command_order = order
         loop.set_estop(self.estop_latch.engaged)  # a latched e-stop survives a reconfigure
         self.loop = loop
         self.loader.current = str(loop.agent.checkpoint_path)
@@ -183,6 +194,14 @@ class ControllerNode(LifecycleNode):
             f"configured: checkpoint {self.checkpoint_path}, task {loop.task}, "
             f"{p.control_rate_hz} Hz, planner {'on' if p.use_planner else 'off'} "
             f"(budget {loop.budget_ms():.1f} ms)"
+        )
+        # Resolved names (namespace and remaps applied): what the robot must publish/take.
+        ins = ", ".join(
+            s.topic_name for s in self._subs if s.msg_type in (JointState, PointStamped)
+        )
+        joints = ",".join(self.command_order.joints or self.loop.context.joint_names)
+        self.get_logger().info(
+            f"topics: in {ins}; commands out {self._cmd_pub.topic_name} (joints {joints})"
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -238,9 +257,7 @@ class ControllerNode(LifecycleNode):
             self.destroy_timer(self._tick_timer)
             self._tick_timer = None
             # Leave the actuators at zero effort, not at the last torque.
-            self._cmd_pub.publish(
-                command_to_msg(self.loop.stop_command(), self.loop.context.joint_names)
-            )
+            self._cmd_pub.publish(self._command_msg(self.loop.stop_command()))
 
     def _teardown(self) -> None:
         for sub in self._subs:
@@ -334,6 +351,11 @@ class ControllerNode(LifecycleNode):
         self.get_logger().error(f"checkpoint refused, keeping the running one: {exc}")
 
     # -- the tick --------------------------------------------------------------------------
+    def _command_msg(self, command: np.ndarray) -> Float64MultiArray:
+        """The command in the published joint order (`command_joints`), labelled with it."""
+        u, names = self.command_order.apply(command, self.loop.context.joint_names)
+        return command_to_msg(u, names)
+
     def _on_tick(self) -> None:
         now = time.monotonic()
         first_on_thread = threading.get_ident() not in self._rt_threads
@@ -343,7 +365,7 @@ class ControllerNode(LifecycleNode):
         newly_missed = self.tick_clock.tick(now)
         snap = self.sensors.snapshot()
         res = self.loop.tick(snap, now)
-        self._cmd_pub.publish(command_to_msg(res.command, self.loop.context.joint_names))
+        self._cmd_pub.publish(self._command_msg(res.command))
         done = time.monotonic()
         if res.state == SafetyState.OK:
             compute = (done - now) * 1000.0

@@ -73,6 +73,7 @@ def generate_stack_launch(stack_name: str):
                 name=entry.name,
                 namespace=entry.namespace,
                 parameters=[str(config / f) for f in entry.parameters] + [overrides],
+                remappings=[(src, _substitutions(dst)) for src, dst in entry.remap],
                 output="screen",
                 emulate_tty=True,
             )

@@ -206,6 +206,11 @@ class ControllerParams:
     device: str = param("cpu", "torch device", choices=("cpu", "cuda", "auto"))
     num_threads: int = param(1, "torch intra-op threads", 1, 64)
     publish_observation: bool = param(False, "publish the built observation on ~/observation")
+    command_joints: str = param(
+        "",
+        "joint order of joint_commands, comma-separated (a ros2_control forward controller's "
+        "`joints`); commands are mapped by name; empty = the task's (URDF) order",
+    )
     diagnostics_period_s: float = param(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
     autostart: bool = param(
         False, "m3po bringup / the launch files configure and activate the node on start-up"

@@ -2,8 +2,10 @@
 
 A stack names its launch arguments (with defaults and descriptions) and its nodes: the
 executable, node name, namespace, parameter files (relative to the config directory) and
-parameters set from arguments with `$(arg)` substitutions. Both front ends resolve the same
-file, so they cannot drift apart.
+parameters set from arguments with `$(arg)` substitutions, and topic remaps (`remap:`
+from -> to, also with substitutions: how the controller meets a ros2_control robot's
+`/joint_states` and `/<controller>/commands`). Both front ends resolve the same file, so
+they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class NodeEntry:
     namespace: str  # namespace under the stack's namespace ("" = the stack's)
     parameters: tuple[str, ...]  # parameter files, relative to the config directory
     set: tuple[tuple[str, str], ...]  # parameter name -> value text with $(arg) substitutions
+    remap: tuple[tuple[str, str], ...] = ()  # topic -> topic, with $(arg) substitutions
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class ResolvedNode:
     namespace: str  # absolute namespace, e.g. "/robot_0" or "/"
     parameter_files: tuple[Path, ...]  # absolute paths
     parameters: dict[str, Any]  # typed values after substitution
+    remaps: tuple[tuple[str, str], ...] = ()  # (from, to) topic names after substitution
 
     @property
     def node_class(self):
@@ -112,7 +116,18 @@ class Stack:
                     raise StackError(f"stack {self.name!r}, node {node.name!r}: {exc}") from exc
             ns = "/".join(p for p in (base_ns, node.namespace.strip("/")) if p)
             files = tuple(self.config_root / f for f in node.parameters)
-            out.append(ResolvedNode(node.executable, node.name, "/" + ns, files, params))
+            remaps = []
+            for src, dst in node.remap:
+                to = str(_substitute(dst, values, self.name))
+                if not to.strip("/"):
+                    raise StackError(
+                        f"stack {self.name!r}, node {node.name!r}: remap of {src!r} is empty"
+                    )
+                if to != src:  # the default: no remap
+                    remaps.append((src, to))
+            out.append(
+                ResolvedNode(node.executable, node.name, "/" + ns, files, params, tuple(remaps))
+            )
         return out
 
 
@@ -156,7 +171,8 @@ def load_stack(name_or_path: str | Path, root: Path | None = None) -> Stack:
     )
     nodes = []
     for i, entry in enumerate(data.get("nodes") or []):
-        extra = sorted(set(entry) - {"executable", "name", "namespace", "parameters", "set"})
+        keys = {"executable", "name", "namespace", "parameters", "set", "remap"}
+        extra = sorted(set(entry) - keys)
         if extra:
             raise StackError(f"stack {path}: node {i} has unknown keys {extra}")
         exe = entry.get("executable")
@@ -172,6 +188,14 @@ def load_stack(name_or_path: str | Path, root: Path | None = None) -> Stack:
             raise StackError(
                 f"stack {path}: node {entry.get('name')!r} sets unknown parameters {bad}"
             )
+        remap = entry.get("remap") or {}
+        if not isinstance(remap, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in remap.items()
+        ):
+            raise StackError(
+                f"stack {path}: node {entry.get('name')!r} remap must map topic names to "
+                f"topic names, got {remap!r}"
+            )
         for f in entry.get("parameters") or []:
             if not (root / f).is_file():
                 raise StackError(f"stack {path}: parameter file {f!r} not found in {root}")
@@ -184,6 +208,7 @@ def load_stack(name_or_path: str | Path, root: Path | None = None) -> Stack:
                 tuple(
                     (k, v if not isinstance(v, bool) else str(v).lower()) for k, v in sets.items()
                 ),
+                tuple(remap.items()),
             )
         )
     if not nodes:
