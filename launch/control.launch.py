@@ -4,7 +4,16 @@
         rate:=100.0 namespace:=my_arm use_sim_time:=false
 
 Arguments (config/stacks/control.yaml): checkpoint (dir or run dir), task (robot/task; empty =
-the checkpoint's first), rate (control rate, Hz), namespace, use_sim_time. The launch drives
+the checkpoint's first), rate (control rate, Hz), namespace, use_sim_time; for a ros2_control
+robot (docs/ros2_control.md) the topic remaps joint_states_topic (e.g. /joint_states),
+commands_topic (e.g. /effort_controller/commands), goal_topic, and command_joints (the effort
+controller's `joints`, comma-separated):
+
+    ros2 launch m3po_ros control.launch.py checkpoint:=runs/arm2 \
+        joint_states_topic:=/joint_states commands_topic:=/effort_controller/commands \
+        command_joints:=shoulder,elbow
+
+The launch drives
 the controller through configure and activate (`python -m m3po_ros.autostart`, started next
 to it) because config/ros/controller.yaml sets autostart: true; set it false there to drive
 the lifecycle by hand (`ros2 lifecycle set /controller configure`).

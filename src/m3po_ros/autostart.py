@@ -20,6 +20,7 @@ import os
 import sys
 
 OFF, WAIT, START = "off", "wait for checkpoint", "start"
+FAILED = "failed"  # START was tried and the node did not reach active (its log says why)
 
 
 def autostart_plan(autostart: bool, checkpoint: str, follow_learner: bool) -> str:
@@ -48,14 +49,15 @@ def autostart(node) -> str:
     announced checkpoint, then the node is configured and activated from that callback.
 
     Returns:
-        The plan followed: OFF, WAIT or START.
+        The plan followed: OFF, WAIT or START, or FAILED when START did not reach active.
     """
     params = getattr(node, "params", None)
     if not hasattr(node, "trigger_configure") or not hasattr(params, "autostart"):
         return OFF
     plan = autostart_plan(params.autostart, params.checkpoint, params.follow_learner)
     if plan == START:
-        configure_and_activate(node)
+        if not configure_and_activate(node):
+            return FAILED
     elif plan == WAIT:
         from rclpy.parameter import Parameter
         from std_msgs.msg import String

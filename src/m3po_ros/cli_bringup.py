@@ -11,6 +11,7 @@ launch files do it.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from m3po_ros.stacks import list_stacks
@@ -82,16 +83,18 @@ def stack_arguments(args: argparse.Namespace, known: set[str]) -> dict[str, str]
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start every node of the stack in this process until Ctrl-C or `--duration`; returns 0.
+    """Start every node of the stack in this process until Ctrl-C or `--duration`.
 
-    With `--list` it prints the resolved nodes instead. On the way out it prints the sim
-    nodes' returns, stops every executor, then destroys the nodes.
+    Returns 0, or 2 when a node that should start (autostart) fails to configure or activate
+    (an empty or unreadable checkpoint, a task it does not have): the error is logged and
+    the other nodes are stopped. With `--list` it prints the resolved nodes instead. On the
+    way out it prints the sim nodes' returns, stops every executor, then destroys the nodes.
     """
     import rclpy
     from rclpy.parameter import Parameter
     from rclpy.signals import SignalHandlerOptions
 
-    from m3po_ros.autostart import autostart
+    from m3po_ros.autostart import FAILED, autostart
     from m3po_ros.controller_node import set_realtime_switch_interval
     from m3po_ros.node_main import SpinThread, safe_stop, take_stop_signals
     from m3po_ros.stacks import load_stack
@@ -112,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     take_stop_signals()  # Ctrl-C and SIGTERM: controllers publish zero effort before exit
     context = rclpy.get_default_context()
     nodes, spinners = [], []
+    failed = False
     try:
         for n in resolved:
             cli_args = ["--ros-args"]
@@ -128,10 +132,19 @@ def run(args: argparse.Namespace) -> int:
             nodes.append(node)
             # The bringup drives lifecycle nodes, as the launch files do: configure and
             # activate now (or once the learner announces a first checkpoint).
-            autostart(node)
+            if autostart(node) == FAILED:
+                print(
+                    f"m3po bringup {stack.name}: error: {node.get_fully_qualified_name()} "
+                    "failed to configure or activate (its error is logged above)",
+                    file=sys.stderr,
+                )
+                failed = True
+                break
             # Each node on an executor of its own: a controller's ticks never wait behind
             # another node's callbacks, and its thread alone takes real-time priority.
             spinners.append(SpinThread(node, context))
+        if failed:
+            return 2
         print(
             f"m3po bringup {stack.name}: {len(nodes)} nodes "
             f"({', '.join(x.get_fully_qualified_name() for x in nodes)}); Ctrl-C stops"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import SHIPPED_REACH as SHIPPED
 from ros_harness import REPO
 
 from m3po_ros.params import check_value
@@ -129,6 +130,7 @@ def test_launch_files_start_the_stack_nodes(name, monkeypatch):
         files = [p for p in node.kwargs["parameters"] if isinstance(p, str)]
         assert files == [str(REPO / "config" / f) for f in entry.parameters]
         assert all(Path(f).is_file() for f in files)
+        assert [src for src, _ in node.kwargs["remappings"]] == [s for s, _ in entry.remap]
         overrides = node.kwargs["parameters"][-1]
         params_cls = EXECUTABLES[entry.executable][2]
         for key, value in overrides.items():
@@ -234,3 +236,25 @@ def test_bringup_argparse_refuses_unknown_stack_argument():
     a = p.parse_args(["bringup", "train", "--checkpoint", "x"])
     with pytest.raises(ValueError, match="no 'checkpoint' argument"):
         cli_bringup.stack_arguments(a, set(load_stack("train").defaults()))
+
+
+def test_bringup_exits_non_zero_when_the_controller_cannot_configure(tmp_path):
+    """No checkpoint, or a task the checkpoint lacks: exit 2 naming the node, not exit 0."""
+    for args, reason in (
+        (["control", "--duration", "5"], "parameter 'checkpoint' is empty"),
+        (
+            ["control", "--checkpoint", str(SHIPPED), "--task", "arm7/reach", "--duration", "5"],
+            "arm7/reach",
+        ),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", BRINGUP, "bringup", *args],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        text = out.stdout + out.stderr
+        assert out.returncode == 2, text
+        assert "/controller failed to configure or activate" in text, text
+        assert reason in text, text
