@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import sys
 
 from m3po_learning.cli.common import add_config_args, task_list
 
@@ -49,13 +52,47 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides, {"train": train_values(args)})
     trainer = build_trainer(cfg, args.out, progress=not args.no_progress, resume=args.resume)
-    final = trainer.train()
+    with stop_on_signals(trainer):
+        final = trainer.train()
+    pointer = trainer.ckpt_dir / "latest"
+    latest = f"{pointer} -> {pointer.read_text().strip()}"
+    if trainer.stop_requested:
+        print(
+            f"m3po train: stopped at step {trainer.step}; checkpoint saved: {latest}\n"
+            f"resume with: m3po train --out {trainer.out_dir} --resume (and the same options)",
+            file=sys.stderr,
+        )
+        return 130
     print_returns(final, f"final evaluation at step {trainer.step}")
-    print(
-        f"checkpoint: {trainer.ckpt_dir / 'latest'} -> "
-        f"{(trainer.ckpt_dir / 'latest').read_text().strip()}"
-    )
+    print(f"checkpoint: {latest}")
     return 0
+
+
+@contextlib.contextmanager
+def stop_on_signals(trainer):
+    """Ctrl-C (SIGINT) or SIGTERM (a cluster's preemption): stop soon and save a checkpoint.
+
+    The first signal asks the trainer to stop after the piece of work in hand (it then saves
+    replay and a checkpoint, as at the end of a run); a second Ctrl-C aborts at once.
+    """
+
+    def on_signal(signum, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+        print(
+            f"m3po train: {signal.Signals(signum).name}: stopping at the next step and saving "
+            "a checkpoint (Ctrl-C again aborts without saving)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 def train_values(args: argparse.Namespace) -> dict:
