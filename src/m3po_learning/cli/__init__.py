@@ -13,7 +13,7 @@ from m3po_learning.config import ConfigError
 
 __all__ = ["main", "build_parser"]
 
-BUILTIN = ("train", "eval", "finetune", "demo", "plot")
+BUILTIN = ("train", "eval", "finetune", "demo", "plot", "tasks")
 
 
 def build_parser() -> argparse.ArgumentParser:

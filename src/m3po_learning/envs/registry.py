@@ -55,9 +55,13 @@ def list_tasks() -> list[str]:
 
 
 def _unknown(name: str) -> TaskSetError:
+    import difflib
+
+    near = difflib.get_close_matches(name, list_tasks(), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
     return TaskSetError(
-        f"unknown task {name!r}; known tasks: {', '.join(list_tasks())} (and any dm_control "
-        "suite task as dmc/<domain>-<task>)"
+        f"unknown task {name!r}; {hint}known tasks: {', '.join(list_tasks())} (and any "
+        "dm_control suite task as dmc/<domain>-<task>; `m3po tasks` lists them)"
     )
 
 
