@@ -38,3 +38,13 @@ def test_tasks_lists_tasks_sets_variants_and_configs(capsys):
     out = capsys.readouterr().out
     for expected in ("arm2/reach", "dmc/cheetah-run", "small ", "heavy", "no_trust_region"):
         assert expected in out, (expected, out)
+
+
+def test_plot_of_a_run_without_evaluations_says_so(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "eval.csv").write_text("step,time_s,task,return,episodes\n")  # header only
+    assert main(["plot", str(run), "--out", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err
+    assert "has no evaluations yet" in err and "m3po eval --checkpoint" in err, err
+    assert not (tmp_path / "p.png").exists()

@@ -45,7 +45,8 @@ def plot_runs(
 
     Raises:
         FileNotFoundError: a run has no eval.csv.
-        ValueError: the number of labels differs from the number of runs.
+        ValueError: a run has no evaluations yet, or the number of labels differs from the
+            number of runs.
     """
     import matplotlib
 
@@ -61,7 +62,14 @@ def plot_runs(
         f = r / "eval.csv"
         if not f.is_file():
             raise FileNotFoundError(f"{f} does not exist (is {r} a run directory?)")
-        curves.append(read_eval_csv(f))
+        curve = read_eval_csv(f)
+        if not any(curve.values()):
+            raise ValueError(
+                f"{f} has no evaluations yet: the run stopped before its first one, or it ran "
+                "with train.eval_every=0 (evaluate it with `m3po eval --checkpoint "
+                f"{r}`)"
+            )
+        curves.append(curve)
     keys = ["mean"]
     if per_task:
         keys += sorted({k for c in curves for k in c if k != "mean"})
