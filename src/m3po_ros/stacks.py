@@ -142,7 +142,7 @@ def _substitute(text: Any, values: dict[str, str], stack: str) -> Any:
 
 def config_root() -> Path:
     """The config directory: the source checkout's, else the installed share directory."""
-    from m3po_learning.envs.paths import config_dir
+    from m3po_learning.paths import config_dir
 
     return config_dir()
 

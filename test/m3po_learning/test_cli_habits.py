@@ -48,3 +48,53 @@ def test_plot_of_a_run_without_evaluations_says_so(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "has no evaluations yet" in err and "m3po eval --checkpoint" in err, err
     assert not (tmp_path / "p.png").exists()
+
+
+def _m3po(args: list[str], env_changes: dict, drop: tuple = ()):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(env_changes, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    return subprocess.run(
+        [sys.executable, "-m", "m3po_learning.cli", *args],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "m3po_ros" / "fixtures" / "arm2_reach_tiny"
+
+
+def test_eval_video_chooses_an_offscreen_backend_when_mujoco_gl_is_unset(tmp_path):
+    out = _m3po(
+        ["eval", "--checkpoint", str(SHIPPED), "--episodes", "1", "--policy-only",
+         "--video", str(tmp_path / "v")],
+        {}, drop=("MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "rendering with MUJOCO_GL=" in out.stderr
+    assert (tmp_path / "v" / "arm2_reach.mp4").stat().st_size > 0
+
+
+def test_eval_video_with_a_broken_backend_fails_before_evaluating(tmp_path):
+    out = _m3po(
+        ["eval", "--checkpoint", str(SHIPPED), "--episodes", "1", "--video", str(tmp_path)],
+        {"MUJOCO_GL": "nonsense"},
+    )
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert "MUJOCO_GL=nonsense cannot create an OpenGL context" in out.stderr
+    assert "MUJOCO_GL=egl" in out.stderr and "Traceback" not in out.stderr
+    assert "mean" not in out.stdout  # refused before the evaluation, not after it
+
+
+def test_building_the_cli_does_not_import_mujoco():
+    """MuJoCo reads MUJOCO_GL on import: the parser (stack names, config names) must not."""
+    import subprocess
+    import sys
+
+    code = "import sys; from m3po_learning.cli import build_parser; build_parser(); " + (
+        "sys.exit(int('mujoco' in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, "building the m3po parser imported mujoco"

@@ -25,7 +25,7 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 
 def train_configs() -> list[str]:
     """Names of the shipped training configs (config/train/*.yaml)."""
-    from m3po_learning.envs.paths import config_dir
+    from m3po_learning.paths import config_dir
 
     return sorted(p.stem for p in (config_dir() / "train").glob("*.yaml"))
 
@@ -38,7 +38,7 @@ def config_path(value: str) -> str:
     """
     import difflib
 
-    from m3po_learning.envs.paths import config_dir
+    from m3po_learning.paths import config_dir
 
     path = Path(value)
     if path.is_file():

@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from m3po_learning.cli.plot import plot_runs
     from m3po_learning.cli.train import print_returns
     from m3po_learning.config import load_config
-    from m3po_learning.envs.paths import config_dir
     from m3po_learning.evaluation import random_returns
+    from m3po_learning.paths import config_dir
     from m3po_learning.training.online import build_trainer
 
     cfg_path = args.config or config_dir() / "train" / "demo.yaml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -57,6 +58,14 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate the checkpoint, print the returns, optionally write JSON and videos."""
+    if args.video:  # before mujoco is imported, and before an evaluation that could not end
+        from m3po_learning.gl_backend import GLBackendError, ensure_offscreen_gl
+
+        try:
+            backend = ensure_offscreen_gl()
+        except GLBackendError as exc:
+            raise ValueError(str(exc)) from exc
+        print(f"rendering with MUJOCO_GL={backend}", file=sys.stderr)
     from m3po_learning.checkpoint import load_agent
     from m3po_learning.cli.train import print_returns
     from m3po_learning.evaluation import evaluate

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the four lists; with --dims, each task's observation and action sizes."""
     from m3po_learning.cli.common import train_configs
     from m3po_learning.envs import list_tasks, load_task_set, make_env, reality_gap_variants
-    from m3po_learning.envs.paths import config_dir
+    from m3po_learning.paths import config_dir
 
     print("tasks:")
     for name in list_tasks():

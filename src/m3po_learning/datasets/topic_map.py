@@ -121,7 +121,7 @@ def resolve_topic(
 
 def topic_map_dir() -> Path:
     """config/topics in a checkout or the installed share directory."""
-    from m3po_learning.envs.paths import config_dir
+    from m3po_learning.paths import config_dir
 
     return config_dir() / "topics"
 
