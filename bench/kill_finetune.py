@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kill_train import REPO, writing_checkpoint  # noqa: E402
+
 CHECKPOINT = REPO / "test" / "m3po_ros" / "fixtures" / "arm2_reach_tiny"
 TASK = "arm2/reach"
 
@@ -46,14 +48,6 @@ def digest(folder: Path) -> str:
         h.update(str(f.relative_to(folder)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()
-
-
-def _writing(ckpts: Path, pid: int) -> bool:
-    """Process `pid` is writing a checkpoint: its temporary directory is in `ckpts`."""
-    try:
-        return any(f".tmp-{pid}-" in p.name for p in ckpts.iterdir())
-    except OSError:
-        return False
 
 
 def check_out_dir(out: Path) -> list[str]:
@@ -103,14 +97,15 @@ def run_kills(kills: int, work: Path, seed: int = 0, steps: int = 300, delay=(2.
         with open(log, "w") as f:
             proc = subprocess.Popen(args, env=_env(), stdout=f, stderr=subprocess.STDOUT)
             if aimed:  # the moment its checkpoint write starts (a temporary directory appears)
-                while proc.poll() is None and not _writing(out / "checkpoints", proc.pid):
+                ckpts = out / "checkpoints"
+                while proc.poll() is None and not writing_checkpoint(ckpts, proc.pid):
                     time.sleep(0.001)
             else:
                 try:
                     proc.wait(timeout=wait)
                 except subprocess.TimeoutExpired:
                     pass
-            during_write = _writing(out / "checkpoints", proc.pid)
+            during_write = writing_checkpoint(out / "checkpoints", proc.pid)
             finished = proc.poll() is not None
             if not finished:
                 proc.send_signal(signal.SIGKILL)

@@ -33,7 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kill_train import REPO, latest_step, writing_checkpoint  # noqa: E402
+
 TASK = "arm2/reach"
 EVERY = 64
 TRAIN = [
@@ -116,24 +118,6 @@ def _wait(cond, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def _writing(ckpts: Path, pid: int) -> bool:
-    """Process `pid` is writing a checkpoint: its temporary directory is in `ckpts`."""
-    try:
-        return any(f".tmp-{pid}-" in p.name for p in ckpts.iterdir())
-    except OSError:
-        return False
-
-
-def latest_step(run: Path) -> int:
-    """The step of checkpoints/latest (0 when there is none)."""
-    ck = run / "checkpoints"
-    try:
-        name = (ck / "latest").read_text().strip()
-        return int(json.loads((ck / name / "metadata.json").read_text())["step"])
-    except (OSError, ValueError, KeyError):
-        return 0
-
-
 def check_checkpoints(run: Path) -> list[str]:
     """Problems with the run's checkpoints (empty: every one and `latest` load)."""
     from m3po_learning.checkpoint import CheckpointError, load_agent
@@ -193,12 +177,12 @@ def run_kills(kills: int, work: Path, seed: int = 0, delay=(3.0, 8.0)) -> dict:
             step0 = latest_step(run)
             if aimed:  # the moment a checkpoint write starts (a temporary directory appears)
                 deadline = time.monotonic() + 120
-                while not _writing(ckpts, learner.pid) and time.monotonic() < deadline:
+                while not writing_checkpoint(ckpts, learner.pid) and time.monotonic() < deadline:
                     time.sleep(0.001)
-                caught = _writing(ckpts, learner.pid)
+                caught = writing_checkpoint(ckpts, learner.pid)
             else:
                 time.sleep(float(rng.uniform(*delay)))
-                caught = _writing(ckpts, learner.pid)
+                caught = writing_checkpoint(ckpts, learner.pid)
             learner.send_signal(signal.SIGKILL)
             learner.wait()
             step_at_kill = latest_step(run)

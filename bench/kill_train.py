@@ -104,13 +104,26 @@ def check_run_dir(run: Path) -> list[str]:
     return problems
 
 
+def writing_checkpoint(ckpts: Path, pid: int) -> bool:
+    """Process `pid` is writing a checkpoint: its temporary directory is in `ckpts`."""
+    try:
+        return any(f".tmp-{pid}-" in p.name for p in ckpts.iterdir())
+    except OSError:
+        return False
+
+
 def latest_step(run: Path) -> int:
-    """The step of checkpoints/latest (0 when there is none)."""
-    meta = run / "checkpoints"
-    if not (meta / "latest").is_file():
+    """The step of checkpoints/latest (0 when there is none, or it is being replaced).
+
+    Polled while a trainer runs: `latest` may name a checkpoint pruned a moment later, so a
+    missing or unreadable one reads as 0 (`check_run_dir` reports real damage).
+    """
+    ck = run / "checkpoints"
+    try:
+        name = (ck / "latest").read_text().strip()
+        return int(json.loads((ck / name / "metadata.json").read_text())["step"])
+    except (OSError, ValueError, KeyError):
         return 0
-    name = (meta / "latest").read_text().strip()
-    return int(json.loads((meta / name / "metadata.json").read_text())["step"])
 
 
 def run_kills(

@@ -161,8 +161,8 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, (OSError, SafetensorError)):  # disk full, read-only, quota...
             raise CheckpointError(
-                f"cannot write checkpoint {path}: {_cause(exc)} (nothing was replaced: "
-                "checkpoints saved before it are as they were)"
+                f"cannot write checkpoint {path}: {describe_write_error(exc)} (nothing was "
+                "replaced: checkpoints saved before it are as they were)"
             ) from exc
         raise
     return path
@@ -216,7 +216,7 @@ def recover_interrupted_writes(folder: Path) -> list[str]:
     return done
 
 
-def _cause(exc: BaseException) -> str:
+def describe_write_error(exc: BaseException) -> str:
     """The OS's words for a failed write ("No space left on device"), else the message."""
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror} (errno {exc.errno})"
@@ -474,7 +474,7 @@ def write_latest(checkpoints_dir: Path, name: str) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise CheckpointError(
-            f"cannot point {checkpoints_dir / LATEST_FILE} at {name}: {_cause(exc)} "
+            f"cannot point {checkpoints_dir / LATEST_FILE} at {name}: {describe_write_error(exc)} "
             "(it still names the checkpoint before)"
         ) from exc
 

@@ -68,6 +68,14 @@ class Ros:
         rclpy.shutdown(context=self.context)
 
 
+# `m3po bringup ARGS` as `python -c BRINGUP ARGS`, without the entry-point lookup.
+BRINGUP = (
+    "import argparse, sys; from m3po_ros import cli_bringup; "
+    "p = argparse.ArgumentParser(); cli_bringup.add_parser(p.add_subparsers()); "
+    "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
+)
+
+
 def assert_imports_without_ros(module: str) -> None:
     """A core module imports in a fresh interpreter without loading rclpy (or torch)."""
     code = (

@@ -21,7 +21,7 @@ from geometry_msgs.msg import PointStamped
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
-from ros_harness import REPO, stop_process, wait_for
+from ros_harness import BRINGUP, REPO, stop_process, wait_for
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
@@ -130,13 +130,6 @@ def test_control_stack_remaps_only_what_is_asked():
         "joint_commands": "/effort_controller/commands",
     }
     assert ros2c.parameters["command_joints"] == "elbow,shoulder"
-
-
-BRINGUP = (  # `m3po bringup` without the entry-point lookup
-    "import argparse, sys; from m3po_ros import cli_bringup; "
-    "p = argparse.ArgumentParser(); cli_bringup.add_parser(p.add_subparsers()); "
-    "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
-)
 
 
 def test_bringup_control_talks_to_ros2_control_topic_names(ros, tmp_path):

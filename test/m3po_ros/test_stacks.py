@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import SHIPPED_REACH as SHIPPED
-from ros_harness import REPO
+from ros_harness import BRINGUP, REPO
 
 from m3po_ros.params import check_value
 from m3po_ros.stacks import (
@@ -151,13 +151,6 @@ def _env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     return env
-
-
-BRINGUP = (
-    "import argparse, sys; from m3po_ros import cli_bringup; "
-    "p = argparse.ArgumentParser(); cli_bringup.add_parser(p.add_subparsers()); "
-    "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
-)
 
 
 def test_bringup_parser_does_not_import_rclpy():

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 from conftest import SHIPPED_REACH
-from ros_harness import REPO, autostart_process, node_process, stop_process, wait_for
+from ros_harness import BRINGUP, REPO, autostart_process, node_process, stop_process, wait_for
 from std_msgs.msg import Float64MultiArray
 
 TASK = "arm2/reach"
@@ -60,13 +60,6 @@ def test_signal_publishes_zero_before_exit(ros, tmp_path, sig):
     finally:
         for p in (driver, ctl, sim):
             stop_process(p)
-
-
-BRINGUP = (  # `m3po bringup` without the entry-point lookup
-    "import argparse, sys; from m3po_ros import cli_bringup; "
-    "p = argparse.ArgumentParser(); cli_bringup.add_parser(p.add_subparsers()); "
-    "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
-)
 
 
 def test_bringup_sigterm_publishes_zero(ros, tmp_path):

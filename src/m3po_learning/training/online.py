@@ -17,6 +17,7 @@ from m3po_learning.agent import M3POAgent
 from m3po_learning.buffer import ReplayBuffer
 from m3po_learning.checkpoint import (
     CheckpointError,
+    describe_write_error,
     load_agent,
     recover_interrupted_writes,
     resolve_checkpoint_dir,
@@ -322,10 +323,10 @@ class OnlineTrainer(TrainerBase):
             os.replace(tmp, self.out_dir / "replay.npz")
         except OSError as exc:  # disk full, quota, read-only: say so, keep what is saved
             tmp.unlink(missing_ok=True)
-            cause = f"{exc.strerror} (errno {exc.errno})" if exc.strerror else str(exc)
             raise CheckpointError(
-                f"cannot write replay {self.out_dir / 'replay.npz'}: {cause} (the replay and "
-                "checkpoints saved before it are as they were)"
+                f"cannot write replay {self.out_dir / 'replay.npz'}: "
+                f"{describe_write_error(exc)} (the replay and checkpoints saved before it are "
+                "as they were)"
             ) from exc
 
     def restore(self) -> bool:
