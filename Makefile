@@ -10,7 +10,7 @@ export RMW_IMPLEMENTATION := rmw_fastrtps_cpp
 export MUJOCO_GL ?= egl
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-learning test-install lint bench clean
 
 setup: $(STAMP)
 
@@ -42,7 +42,11 @@ demo: setup
 	done
 
 test: setup
-	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 100 ))} $(PY) -m pytest -q test -m "not learning_outcome"
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 100 ))} $(PY) -m pytest -q test -m "not learning_outcome and not install"
+
+# The wheel in a clean venv with its declared dependencies (a few minutes; CI runs it).
+test-install: setup
+	$(PY) -m pytest -q test -m install
 
 # Stochastic learning-outcome tests (deselected from `make test` by their marker).
 test-learning: setup
