@@ -24,6 +24,11 @@ COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 CHECKPOINT_QOS = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
+# The URDF on `robot_description`, latched as robot_state_publisher does: RViz and
+# controller managers that start later still get it.
+ROBOT_DESCRIPTION_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 # Whole episodes: reliable, and deep enough that a slow learner does not lose any.
 TRANSITIONS_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 # /diagnostics, as diagnostic_updater publishes it.
@@ -33,6 +38,7 @@ __all__ = [
     "CHECKPOINT_QOS",
     "COMMAND_QOS",
     "DIAGNOSTICS_QOS",
+    "ROBOT_DESCRIPTION_QOS",
     "SENSOR_QOS",
     "TRANSITIONS_QOS",
 ]

@@ -24,7 +24,7 @@ from m3po_ros.conversions import (
 from m3po_ros.diagnostics import OK, WARN, make_array, make_status
 from m3po_ros.node_main import spin_node
 from m3po_ros.params import SimParams, declare_from_dataclass
-from m3po_ros.qos import COMMAND_QOS, SENSOR_QOS, TRANSITIONS_QOS
+from m3po_ros.qos import COMMAND_QOS, ROBOT_DESCRIPTION_QOS, SENSOR_QOS, TRANSITIONS_QOS
 from m3po_ros.transitions import Episode, episode_to_msg
 
 
@@ -88,6 +88,7 @@ class SimNode(Node):
             else None
         )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._publish_robot_description()
         self.create_subscription(
             Float64MultiArray, "joint_commands", self._on_command, COMMAND_QOS
         )
@@ -99,6 +100,23 @@ class SimNode(Node):
             dt = self.env.spec.control_dt / self.params.real_time_factor
             self._timer = self.create_timer(dt, self._step)
         self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
+
+    def _publish_robot_description(self) -> None:
+        """The simulated robot's URDF on `robot_description`, latched (RViz shows the model).
+
+        Task switches stay on one robot (see `_on_task`), so once is enough. DMControl
+        tasks have no URDF and publish nothing there.
+        """
+        task = getattr(self.env, "task", None)
+        robot = getattr(task, "robot", None)
+        self.robot_description = ""
+        if robot is None:
+            return
+        self.robot_description = robot.urdf_file().read_text()
+        self._description_pub = self.create_publisher(
+            String, "robot_description", ROBOT_DESCRIPTION_QOS
+        )
+        self._description_pub.publish(String(data=self.robot_description))
 
     # -- episodes --------------------------------------------------------------------------
     def _build_env(self, task: str) -> None:

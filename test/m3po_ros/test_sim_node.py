@@ -76,3 +76,19 @@ def test_sim_bad_parameters_refused(ros):
     lockstep_sim(ros)
     result = set_param(ros, "/sim", "seed", -5)
     assert not result.successful and "'seed'=-5" in result.reason
+
+
+def test_robot_description_is_latched_for_late_subscribers(ros):
+    """As robot_state_publisher does: RViz or a controller manager started later gets it."""
+    import xml.etree.ElementTree as ET
+
+    from m3po_ros.qos import ROBOT_DESCRIPTION_QOS
+
+    lockstep_sim(ros)
+    time.sleep(0.5)  # published before anyone subscribed
+    described = ros.collect(String, "robot_description", ROBOT_DESCRIPTION_QOS)
+    wait_for(lambda: described, 10, "the latched robot_description")
+    root = ET.fromstring(described[-1][1].data)
+    assert root.get("name") == "arm2"
+    assert {j.get("name") for j in root.findall("joint")} >= {"shoulder", "elbow"}
+    assert root.find("ros2_control") is not None
