@@ -98,3 +98,35 @@ def test_building_the_cli_does_not_import_mujoco():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, "building the m3po parser imported mujoco"
+
+
+def test_finetune_over_a_folder_skips_a_bad_bag_once_and_fails_only_when_none_is_usable(
+    tmp_path,
+):
+    from m3po_learning.datasets.sim_bag import SimBagOptions, write_sim_bag
+
+    folder = tmp_path / "bags"
+    write_sim_bag(folder / "good_a", "arm2/reach", 300, seed=1)
+    write_sim_bag(folder / "good_b", "arm2/reach", 300, seed=2)
+    write_sim_bag(
+        folder / "other_robot", "arm2/reach", 300, seed=3,
+        options=SimBagOptions(joint_names=("hip", "knee")),
+    )  # fmt: skip
+    args = ["finetune", "--checkpoint", str(SHIPPED), "--task", "arm2/reach", "--steps", "20",
+            "--no-progress", "--device", "cpu"]  # fmt: skip
+    out = _m3po([*args, "--bag", str(folder), "--out", str(tmp_path / "ft")], {})
+    assert out.returncode == 0, out.stderr[-3000:]
+    skipped = [ln for ln in out.stderr.splitlines() if "other_robot" in ln and "skipped" in ln]
+    assert len(skipped) == 1, out.stderr[-3000:]  # named, and printed once
+    assert "from 3 bag(s)" in out.stdout and "1 bag(s) skipped" in out.stdout, out.stdout
+
+    only_bad = tmp_path / "only_bad"
+    only_bad.mkdir()
+    (folder / "other_robot").rename(only_bad / "other_robot")
+    write_sim_bag(
+        only_bad / "other_robot_2", "arm2/reach", 300, seed=4,
+        options=SimBagOptions(joint_names=("hip", "knee")),
+    )  # fmt: skip
+    out = _m3po([*args, "--bag", str(only_bad), "--out", str(tmp_path / "ft2")], {})
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert "no bag was usable" in out.stderr and "Traceback" not in out.stderr

@@ -122,10 +122,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**summary, "checkpoint": str(path)}, indent=1))
         return 0
     d = summary["data"]
+    skipped = d.get("bags_skipped", 0)
     print(
         f"\nread {d.get('messages', 0)} messages from {d.get('bags', 0)} bag(s): "
         f"{d.get('transitions', 0)} transitions in {d.get('episodes', 0)} episodes "
         f"({d.get('read_s', 0.0):.2f} s)"
+        + (f"; {skipped} bag(s) skipped (warnings above)" if skipped else "")
     )
     if result.nearest_task:
         print(f"new task {result.task}: embedding started from {result.nearest_task}")

@@ -118,6 +118,7 @@ def load_bag_dataset(
     options: AlignOptions | None = None,
     joint_names: Sequence[str] | None = None,
     progress: bool = True,
+    skip_bad: bool = False,
 ) -> BagDataset:
     """Read bags (directories, storage files or directories of bags) into episodes of `task`.
 
@@ -128,6 +129,9 @@ def load_bag_dataset(
         options: tick alignment and episode splitting.
         joint_names: the checkpoint's joints for the task, checked against the task.
         progress: show a tqdm bar over messages.
+        skip_bad: with several bags, a bag that raises BagError is skipped with a warning
+            naming it (in `warnings` and the log) instead of failing the whole read; the
+            read fails only when no bag was usable.
 
     Raises:
         BagError: missing topics (the message lists what the bag has), unsupported message
@@ -154,14 +158,27 @@ def load_bag_dataset(
         },
     )
     t_start = time.perf_counter()
+    skipped: list[str] = []
     for src in sources:
-        with OpenBag(src) as bag:
-            episodes, stats = _read_bag(bag, src, view, tmap, options, typestore, progress)
-            dataset.warnings.extend(bag.warnings)
+        try:
+            with OpenBag(src) as bag:
+                episodes, stats = _read_bag(bag, src, view, tmap, options, typestore, progress)
+                dataset.warnings.extend(bag.warnings)
+        except BagError as exc:
+            if not skip_bad or len(sources) == 1:
+                raise
+            skipped.append(str(exc))  # names the bag
+            text = f"{exc} (skipped; the other bags are read)"
+            dataset.warnings.append(text)
+            log.warning("%s", text)
+            continue
         dataset.episodes.extend(episodes)
         for k in ("messages", "ticks", "clipped_actions", "episodes_split"):
             dataset.stats[k] += stats[k]
     dataset.stats["read_s"] = time.perf_counter() - t_start
+    dataset.stats["bags_skipped"] = len(skipped)
+    if skipped and len(skipped) == len(sources):
+        raise BagError(f"no bag was usable for {task!r}: " + "; ".join(skipped))
     dataset.stats["transitions"] = dataset.num_transitions
     dataset.stats["episodes"] = len(dataset.episodes)
     if not dataset.episodes:

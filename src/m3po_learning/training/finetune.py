@@ -298,9 +298,8 @@ def finetune_from_bags(
         options=align,
         joint_names=spec_joints,
         progress=progress,
-    )
-    for w in dataset.warnings:
-        log.warning("%s", w)
+        skip_bad=True,  # one bad bag in a folder does not cost the others (as the learner)
+    )  # its warnings are logged as they happen, once each
     return finetune_on_dataset(agent, dataset, c, progress=progress)
 
 
