@@ -70,6 +70,12 @@ def add_parser(sub) -> None:
         help="remap one topic, e.g. commands=/arm/joint_commands, inputs.goal=/arm/goal",
     )
     p.add_argument(
+        "--joint-map",
+        metavar="BAG=TASK,...",
+        help="the robot's joint names onto the task's, e.g. j1=shoulder,j2=elbow "
+        "(also joint_map in the topic map YAML)",
+    )
+    p.add_argument(
         "--rate-hz", type=float, help="controller rate (default: the bag's command rate)"
     )
     p.add_argument("--max-gap-s", type=float, help="gap that splits episodes (default: 4 ticks)")
@@ -94,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     configure_threads(0)  # one thread per idle core: fast alone, no collapse beside a job
 
-    topic_map = load_topic_map(args.topic_map, args.topic)
+    remaps = [*args.topic, *([f"joint_map={args.joint_map}"] if args.joint_map else [])]
+    topic_map = load_topic_map(args.topic_map, remaps)
     options = {
         "steps": args.steps,
         "batch_size": args.batch_size,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -100,9 +100,11 @@ class JointStateDecoder(_Rows):
         required: Sequence[str],
         bag: str,
         task: str,
+        rename: Callable[[Sequence[str]], tuple[str, ...]] | None = None,
     ):
         _check_type("joint_states", topic, msgtype, JOINT_STATE_TYPES, bag)
         super().__init__(2 * len(joints))
+        self.rename = rename  # bag joint names -> the task's (a topic map's joint_map)
         self.topic, self.msgtype, self.bag, self.task = topic, msgtype, bag, task
         self.joints = list(joints)
         self.required = set(required)
@@ -111,13 +113,16 @@ class JointStateDecoder(_Rows):
         self._complete: dict[tuple, bool] = {}  # layout carries every wanted joint
 
     def _layout(self, names: tuple) -> np.ndarray:
+        if self.rename is not None:
+            names = self.rename(names)
         index = {n: i for i, n in enumerate(names)}
         missing = sorted(j for j in self.required if j not in index)
         if missing:
             raise BagError(
                 f"bag {self.bag}: joint names on {self.topic} {list(names)} do not match the "
                 f"checkpoint's task {self.task!r}, which needs joints {self.joints} "
-                f"(missing {missing})"
+                f"(missing {missing}; a robot that names them otherwise: --joint-map "
+                "BAG_JOINT=TASK_JOINT,... or joint_map in the topic map)"
             )
         return np.array([index.get(j, -1) for j in self.joints], np.intp)
 

@@ -232,6 +232,7 @@ def _read_bag(
             view.required,
             name,
             view.task,
+            rename=tmap.rename_joints if tmap.joint_map else None,
         ),
         cmd_topic: CommandDecoder(
             cmd_topic, topics[cmd_topic].msgtype, list(view.action_spec.names), name, view.task

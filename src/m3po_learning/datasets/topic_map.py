@@ -10,7 +10,7 @@ from m3po_learning.datasets.errors import BagError
 from m3po_learning.yaml_io import read_mapping, short_repr
 
 DEFAULT_TOPIC_MAP_FILE = "default.yaml"
-_KEYS = ("namespace", "joint_states", "commands", "inputs", "split_on")
+_KEYS = ("namespace", "joint_states", "commands", "inputs", "split_on", "joint_map")
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,9 @@ class TopicMap:
     inputs: tuple[tuple[str, str], ...] = (("goal", "goal"),)  # (input name, topic) pairs
     split_on: tuple[str, ...] = ()  # topics whose every message starts a new episode
     namespace: str = ""  # prefix for relative names
+    # (bag joint name, task joint name) pairs: a robot whose driver names its joints
+    # otherwise (j1, j2 for shoulder, elbow). Commands stay in the task's joint order.
+    joint_map: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for key in ("joint_states", "commands"):
@@ -31,6 +34,18 @@ class TopicMap:
         for name, topic in self.inputs:
             if not isinstance(topic, str) or not topic.strip("/"):
                 raise BagError(f"topic map: inputs.{name}={topic!r} must be a topic name")
+        targets = [t for _, t in self.joint_map]
+        for src, dst in self.joint_map:
+            if not (isinstance(src, str) and src and isinstance(dst, str) and dst):
+                raise BagError(f"topic map: joint_map {src!r} -> {dst!r} must map names to names")
+        dup = sorted({t for t in targets if targets.count(t) > 1})
+        if dup:
+            raise BagError(f"topic map: joint_map maps several bag joints onto {dup}")
+
+    def rename_joints(self, names: Sequence[str]) -> tuple[str, ...]:
+        """Joint names as the task calls them (`joint_map` applied; others unchanged)."""
+        mapping = dict(self.joint_map)
+        return tuple(mapping.get(n, n) for n in names)
 
     @property
     def input_topics(self) -> dict[str, str]:
@@ -52,12 +67,14 @@ class TopicMap:
                 out = replace(out, inputs=tuple(inputs.items()))
             elif key == "split_on":
                 out = replace(out, split_on=tuple(v for v in value.split(",") if v))
+            elif key == "joint_map":
+                out = replace(out, joint_map=parse_joint_map(value))
             elif key in ("joint_states", "commands", "namespace"):
                 out = replace(out, **{key: value})
             else:
                 raise BagError(
                     f"topic remap {item!r}: unknown key {key!r}; use joint_states, commands, "
-                    "namespace, split_on or inputs.<name>"
+                    "namespace, split_on, joint_map or inputs.<name>"
                 )
         return out
 
@@ -69,6 +86,7 @@ class TopicMap:
             "commands": self.commands,
             "inputs": dict(self.inputs),
             "split_on": list(self.split_on),
+            "joint_map": dict(self.joint_map),
         }
 
 
@@ -126,6 +144,19 @@ def topic_map_dir() -> Path:
     return config_dir() / "topics"
 
 
+def parse_joint_map(text: str) -> tuple[tuple[str, str], ...]:
+    """'j1=shoulder,j2=elbow' -> (('j1', 'shoulder'), ('j2', 'elbow')) (BagError if malformed)."""
+    pairs = []
+    for item in (p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        src, sep, dst = item.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            raise BagError(f"joint map entry {item!r} is not BAG_JOINT=TASK_JOINT (j1=shoulder)")
+        pairs.append((src.strip(), dst.strip()))
+    return tuple(pairs)
+
+
 def _name(value: object, key: str, file: Path | None, default: str) -> str:
     """A topic (or namespace, input) name read from a topic map: a scalar, never a container."""
     if value is None:
@@ -165,6 +196,12 @@ def load_topic_map(path: str | Path | None = None, remaps: Sequence[str] = ()) -
         raise BagError(
             f"topic map {file}: inputs must be a mapping name -> topic, got {short_repr(inputs)}"
         )
+    joint_map = data.get("joint_map", {}) or {}
+    if not isinstance(joint_map, dict):
+        raise BagError(
+            f"topic map {file}: joint_map must be a mapping bag joint -> task joint, got "
+            f"{short_repr(joint_map)}"
+        )
     split_on = data.get("split_on", []) or []
     if not isinstance(split_on, list):
         split_on = [split_on]
@@ -174,5 +211,9 @@ def load_topic_map(path: str | Path | None = None, remaps: Sequence[str] = ()) -
         inputs=tuple((str(k), _name(v, f"inputs.{k}", file, "")) for k, v in inputs.items()),
         split_on=tuple(n for s in split_on if (n := _name(s, "split_on", file, ""))),
         namespace=_name(data.get("namespace"), "namespace", file, ""),
+        joint_map=tuple(
+            (_name(k, "joint_map", file, ""), _name(v, f"joint_map.{k}", file, ""))
+            for k, v in joint_map.items()
+        ),
     )
     return tm.with_remaps(remaps)
