@@ -26,6 +26,10 @@ class MetricsLogger:
             self._metrics.writerow(["step", "time_s", "name", "value"])
         if not append or self._eval_f.tell() == 0:
             self._eval.writerow(["step", "time_s", "task", "return", "episodes"])
+        # The headers are on disk from the start: a reader (a plot, a dashboard) of a run
+        # still seeding or pretraining sees the columns, not an empty file.
+        self._metrics_f.flush()
+        self._eval_f.flush()
         self.tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter

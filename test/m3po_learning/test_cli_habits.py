@@ -159,3 +159,14 @@ def test_finetune_joint_map_reads_a_robot_with_other_joint_names(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     with pytest.raises(BagError, match="BAG_JOINT=TASK_JOINT"):
         load_topic_map(None, ["joint_map=j1:shoulder"])
+
+
+def test_run_files_have_their_headers_from_the_start(tmp_path):
+    from m3po_learning.logger import MetricsLogger
+
+    logger = MetricsLogger(tmp_path, tensorboard=False)
+    try:  # nothing logged yet, the files still open
+        assert (tmp_path / "eval.csv").read_text() == "step,time_s,task,return,episodes\n"
+        assert (tmp_path / "metrics.csv").read_text().startswith("step,time_s,name,value")
+    finally:
+        logger.close()
