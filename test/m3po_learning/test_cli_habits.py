@@ -170,3 +170,44 @@ def test_run_files_have_their_headers_from_the_start(tmp_path):
         assert (tmp_path / "metrics.csv").read_text().startswith("step,time_s,name,value")
     finally:
         logger.close()
+
+
+def _eval_run(path: Path, rows: list[tuple[int, str, float]]) -> Path:
+    path.mkdir(parents=True)
+    lines = ["step,time_s,task,return,episodes"]
+    lines += [f"{step},0,{task},{ret},1" for step, task, ret in rows]
+    (path / "eval.csv").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_plot_seeds_share_a_band_and_settings_keep_their_colour(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from m3po_learning.cli.plot import plot_runs
+
+    def rows(scale, tasks=("a", "b")):
+        out = []
+        for step in (100, 200):
+            per = [(step, t, scale * step / 100 + i) for i, t in enumerate(tasks)]
+            out += per + [(step, "mean", sum(r for *_, r in per) / len(per))]
+        return out
+
+    runs = [
+        _eval_run(tmp_path / "s1", rows(1.0)),
+        _eval_run(tmp_path / "s2", rows(3.0)),
+        _eval_run(tmp_path / "base", rows(0.5, tasks=("b",))),  # no task "a"
+    ]
+    fig = plot_runs(runs, None, ["m3po", "m3po", "baseline"], per_task=True)
+    try:
+        mean_ax, a_ax, b_ax = fig.axes[:3]
+        labels = [ln.get_label() for ln in mean_ax.get_lines()]
+        assert labels == ["m3po (2 seeds)", "baseline"]
+        assert len(mean_ax.collections) == 1  # the seeds' min-max band
+        np.testing.assert_allclose(mean_ax.get_lines()[0].get_ydata(), [2.5, 4.5])  # mean
+        baseline_colour = {ln.get_color() for ax in (mean_ax, b_ax) for ln in ax.get_lines()
+                           if ln.get_label() == "baseline"}  # fmt: skip
+        assert len(baseline_colour) == 1 and [ln.get_label() for ln in a_ax.get_lines()] == [
+            "m3po (2 seeds)"
+        ]
+    finally:
+        plt.close(fig)

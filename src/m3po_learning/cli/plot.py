@@ -29,17 +29,20 @@ def run(args: argparse.Namespace) -> int:
 
 def plot_runs(
     runs: list[Path],
-    out: Path,
+    out: Path | None,
     labels: list[str] | None = None,
     per_task: bool = False,
     title: str = "M3PO learning curves",
 ) -> Path:
     """Plot eval return against environment steps for each run's eval.csv; returns `out`.
 
+    With `out=None` the matplotlib figure is returned instead of written.
+
     Args:
         runs: run directories, each with an eval.csv.
         out: PNG path to write (parent directories are created).
-        labels: legend label per run (default: the directory names).
+        labels: legend label per run (default: the directory names); runs with the same
+            label are seeds of one setting, drawn as their mean with a min-max band.
         per_task: add one panel per task after the mean-over-tasks panel.
         title: figure title.
 
@@ -49,6 +52,7 @@ def plot_runs(
             number of runs.
     """
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -76,11 +80,23 @@ def plot_runs(
     cols = min(len(keys), 4)
     rows = (len(keys) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    # Runs with the same label are seeds of one setting: one colour, their mean as the line
+    # and min-max as a band. A setting keeps its colour in every panel.
+    names = labels or [r.name for r in runs]
+    groups: dict[str, list[dict]] = {}
+    for name, c in zip(names, curves, strict=True):
+        groups.setdefault(name, []).append(c)
     for ax, key in zip(axes.flat, keys, strict=False):
-        for i, c in enumerate(curves):
-            if key in c:
-                steps, rets = zip(*c[key], strict=True)
-                ax.plot(steps, rets, marker="o", ms=3, label=labels[i] if labels else runs[i].name)
+        for g, (name, members) in enumerate(groups.items()):
+            series = [dict(c[key]) for c in members if key in c]
+            if not series:
+                continue
+            steps = sorted(set.intersection(*(set(d) for d in series)))
+            values = np.array([[d[t] for t in steps] for d in series])
+            n = f" ({len(series)} seeds)" if len(series) > 1 else ""
+            ax.plot(steps, values.mean(0), marker="o", ms=3, color=f"C{g}", label=name + n)
+            if len(series) > 1:
+                ax.fill_between(steps, values.min(0), values.max(0), color=f"C{g}", alpha=0.2)
         ax.set_title("mean over tasks" if key == "mean" else key)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("episode return")
@@ -90,6 +106,8 @@ def plot_runs(
     axes.flat[0].legend()
     fig.suptitle(title)
     fig.tight_layout()
+    if out is None:
+        return fig
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
