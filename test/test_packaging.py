@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -98,10 +99,22 @@ def test_package_xml_lists_the_ros_packages_the_code_imports():
 @pytest.mark.install
 def test_wheel_installs_into_a_clean_venv_and_imports(tmp_path):
     """Build the wheel, install it with its declared dependencies, import both packages."""
+    # From a copy of the tracked files: setuptools writes build/ beside setup.py, and a
+    # build/ left in the checkout would feed stale modules into the next wheel.
+    files = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
+    src = tmp_path / "src"
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, src / name)
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "-w", str(dist), str(REPO)],
+         "-w", str(dist), str(src)],
         check=True,
     )  # fmt: skip
     (wheel,) = dist.glob("m3po_ros-*.whl")
