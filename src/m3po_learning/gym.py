@@ -96,6 +96,76 @@ class M3POEnv(gymnasium.Env):
         self.env.close()
 
 
+class M3POVectorEnv(gymnasium.vector.VectorEnv):
+    """Several envs stepped together (`m3po_learning.envs.VectorEnv`), tasks may differ.
+
+    `gym.make_vec("m3po/arm2-reach-v0", num_envs=4)` makes four copies of one task;
+    `M3POVectorEnv(tasks=["arm2/reach", "pendulum/swingup"])` mixes tasks, with observations
+    zero-padded to the widest task and actions to the widest (the extra action dimensions of
+    a narrower task are ignored; `info["obs_mask"]` and `action_mask` say which are real).
+    Episodes reset in the same step (gymnasium's SAME_STEP autoreset): where one ended,
+    the returned observation is the next episode's first and `info["final_obs"]` the last.
+
+    Args:
+        task: one task for all `num_envs` envs (what `gym.make_vec` passes).
+        num_envs: copies of `task`.
+        tasks: the tasks of the envs, one entry each (instead of task and num_envs).
+        seed: env i is seeded with seed + i until `reset(seed=...)` says otherwise.
+        randomize, reality_gap: as for `M3POEnv`.
+    """
+
+    metadata = {"autoreset_mode": gymnasium.vector.AutoresetMode.SAME_STEP}
+
+    def __init__(
+        self,
+        task: str | None = None,
+        num_envs: int = 1,
+        tasks: list[str] | None = None,
+        seed: int = 0,
+        randomize: Any = False,
+        reality_gap: str | None = None,
+    ) -> None:
+        from m3po_learning.envs import VectorEnv
+
+        if tasks is None:
+            if task is None:
+                raise ValueError("M3POVectorEnv needs `task` (with num_envs) or `tasks`")
+            tasks = [task] * num_envs
+        self.vec = VectorEnv(tasks, seed=seed, randomize=randomize, reality_gap=reality_gap)
+        self.num_envs = self.vec.num_envs
+        self.tasks = list(tasks)
+        self.single_observation_space = spaces.Box(
+            -np.inf, np.inf, (self.vec.obs_dim,), np.float32
+        )
+        self.single_action_space = spaces.Box(-1.0, 1.0, (self.vec.action_dim,), np.float32)
+        self.observation_space = gymnasium.vector.utils.batch_space(
+            self.single_observation_space, self.num_envs
+        )
+        self.action_space = gymnasium.vector.utils.batch_space(
+            self.single_action_space, self.num_envs
+        )
+        self._masks = {"obs_mask": self.vec.obs_masks, "action_mask": self.vec.action_masks}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Reset every env; with `seed`, env i starts from seed + i."""
+        super().reset(seed=seed)
+        if seed is None:
+            seed = int(self.np_random.integers(2**31))
+        obs = self.vec.reset(seed)
+        return obs, {"task": np.array(self.tasks), **self._masks}
+
+    def step(self, actions):
+        """Step all envs with `actions` (num_envs, action_dim) in [-1, 1]."""
+        obs, reward, terminated, truncated, info = self.vec.step(np.asarray(actions))
+        done = terminated | truncated
+        info = {**info, "_final_obs": done, "_episode_return": done, "_episode_length": done}
+        return obs, reward.astype(np.float64), terminated, truncated, info
+
+    def close_extras(self, **kwargs) -> None:
+        """Free the renderers."""
+        self.vec.close()
+
+
 def suite_tasks() -> list[str]:
     """The tasks registered with gymnasium: config/tasks/default.yaml and dmc.yaml."""
     import yaml
@@ -118,6 +188,7 @@ def register_envs() -> None:
         gymnasium.register(
             id=gid,
             entry_point="m3po_learning.gym:M3POEnv",
+            vector_entry_point="m3po_learning.gym:M3POVectorEnv",
             kwargs={"task": task},
         )
 

@@ -75,3 +75,37 @@ def test_registration_does_not_import_mujoco():
     """MuJoCo reads MUJOCO_GL once, on import: registering must leave that to the user."""
     code = "import sys, m3po_learning.gym; sys.exit(int('mujoco' in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_make_vec_steps_copies_with_same_step_autoreset():
+    envs = gym.make_vec("m3po/arm2-reach-v0", num_envs=3, vectorization_mode="vector_entry_point")
+    try:
+        assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
+        obs, info = envs.reset(seed=7)
+        assert obs.shape == envs.observation_space.shape and obs.dtype == np.float32
+        again, _ = envs.reset(seed=7)
+        np.testing.assert_array_equal(obs, again)
+        assert not np.array_equal(obs[0], obs[1])  # env i is seeded with seed + i
+        length = envs.unwrapped.vec.specs[0].episode_length
+        for _ in range(length):
+            obs, reward, terminated, truncated, info = envs.step(envs.action_space.sample())
+            assert obs.shape == (3, envs.single_observation_space.shape[0])
+            assert reward.shape == (3,) and envs.observation_space.contains(obs)
+        assert truncated.all() and info["_final_obs"].all()
+        assert not np.array_equal(info["final_obs"], obs)  # obs is the next episode's first
+        assert (info["episode_length"] == length).all()
+    finally:
+        envs.close()
+
+
+def test_vector_env_mixes_tasks_with_padding_masks():
+    envs = m3po_gym.M3POVectorEnv(tasks=["arm2/reach", "pendulum/swingup"], seed=1)
+    try:
+        obs, info = envs.reset(seed=1)
+        masks = info["obs_mask"]
+        assert obs.shape == masks.shape and (obs[~masks] == 0).all()
+        assert info["action_mask"].sum(1).tolist() == [2, 1]
+        obs, reward, *_ = envs.step(envs.action_space.sample())
+        assert (obs[~masks] == 0).all() and np.isfinite(reward).all()
+    finally:
+        envs.close()
