@@ -42,7 +42,7 @@ demo: setup
 	done
 
 test: setup
-	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 100 ))} $(PY) -m pytest -q test -m "not learning_outcome and not install"
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 100 ))} $(PY) -m pytest -q --durations=15 test -m "not learning_outcome and not install"
 
 # The wheel in a clean venv with its declared dependencies (a few minutes; CI runs it).
 test-install: setup
