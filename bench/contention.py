@@ -16,7 +16,6 @@ Writes bench/results/contention.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -25,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_io import cpu_name, save_result  # noqa: E402
 from bench_ros_latency import DEFAULT_CHECKPOINT, PLANNER_OVERRIDES, REPO, Probe, run_config  # noqa: E402
 
 SETTINGS = {
@@ -32,18 +32,6 @@ SETTINGS = {
     "plain": {"realtime_priority": 0, "manage_gc": False},
 }
 BURN = [sys.executable, "-c", "while True: pass"]
-
-
-def cpu_kind() -> str:
-    """The CPU model and the bf16 extensions it has, from /proc/cpuinfo."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor()
-    names = [ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln]
-    model = names[0] if names else "?"
-    flags = sorted({f for f in ("avx512_bf16", "amx_bf16") if f in text})
-    return f"{model} ({', '.join(flags) or 'no bf16 extensions'})"
 
 
 def measure(probe, ckpt: Path, burners: int, setting: str, seconds: float, logs: Path) -> dict:
@@ -97,7 +85,7 @@ def main() -> None:
         probe.close()
     result = {
         "machine": {
-            "cpu": cpu_kind(),
+            "cpu": cpu_name(),
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
         },
@@ -105,14 +93,8 @@ def main() -> None:
         "planner_overrides": PLANNER_OVERRIDES,
         "settings": {k: SETTINGS[k] for k in settings},
         "runs": runs,
-        "command": "PYTHONPATH=src python bench/contention.py " + " ".join(sys.argv[1:]),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, out)
-    print(f"wrote {out}")
+    save_result(result, args.out, "contention.py", None, echo=False)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_io import save_result  # noqa: E402
 from kill_train import REPO, _env, train_args  # noqa: E402
 
 TMPFS_MIB = 48
@@ -158,10 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         result = run_disk_full(Path(tmp))
-    result["command"] = "PYTHONPATH=src python bench/disk_full.py"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    save_result(result, args.out, "disk_full.py", [])
     return 1 if result["failures"] else 0
 
 

@@ -19,9 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_io import cpu_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,20 +46,6 @@ TDMPC2_STEPS = (100_000, 500_000, 1_000_000)
 FIRST_LEARNER = {
     "dmc/cartpole-swingup": ((10_000, 20_000, 30_000, 40_000, 50_000), (251, 439, 385, 410, 366))
 }
-
-
-def cpu_name() -> str:
-    """CPU model, core count and bf16 matrix extension from /proc/cpuinfo, for the JSON."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            text = f.read()
-    except OSError:
-        return platform.processor()
-    name = next(
-        (ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln), "?"
-    )
-    flags = "AMX-BF16" if "amx_bf16" in text else "AVX512-BF16" if "avx512_bf16" in text else ""
-    return f"{name} ({os.cpu_count()} cores{', ' + flags if flags else ''})"
 
 
 class Results:

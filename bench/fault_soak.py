@@ -42,6 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_io import save_result  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINT = REPO / "test" / "m3po_ros" / "fixtures" / "arm2_reach_tiny"
 CONTROLLER_PARAMS = REPO / "config" / "ros" / "controller.yaml"
@@ -304,12 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(),
         "load_avg_1min": os.getloadavg()[0],
     }
-    result["command"] = "PYTHONPATH=src python bench/fault_soak.py " + " ".join(
-        argv or sys.argv[1:]
-    )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    save_result(result, args.out, "fault_soak.py", argv)
     return 1 if result["failures"] else 0
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_io import save_result  # noqa: E402
 from kill_train import REPO, writing_checkpoint  # noqa: E402
 
 CHECKPOINT = REPO / "test" / "m3po_ros" / "fixtures" / "arm2_reach_tiny"
@@ -154,12 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         result = run_kills(args.kills, Path(tmp), args.seed, args.steps)
-    result["command"] = "PYTHONPATH=src python bench/kill_finetune.py " + " ".join(
-        argv or sys.argv[1:]
-    )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    save_result(result, args.out, "kill_finetune.py", argv)
     return 1 if result["problems"] else 0
 
 

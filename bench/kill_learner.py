@@ -21,7 +21,6 @@ Writes bench/results/kill_learner.json (--out). Exit 1 when a check failed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_io import save_result  # noqa: E402
 from kill_train import REPO, latest_step, writing_checkpoint  # noqa: E402
 
 TASK = "arm2/reach"
@@ -276,12 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         result = run_kills(args.kills, Path(tmp), args.seed)
     result["failures"] = failures(result)
-    result["command"] = "PYTHONPATH=src python bench/kill_learner.py " + " ".join(
-        argv or sys.argv[1:]
-    )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    save_result(result, args.out, "kill_learner.py", argv)
     return 1 if result["failures"] else 0
 
 

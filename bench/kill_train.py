@@ -32,6 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_io import save_result  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 TASK = "pendulum/swingup"
 SETTINGS = [
@@ -242,10 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                 text=True,
             )
             result["uninterrupted_return"] = _final_return(done.stdout)
-    result["command"] = "PYTHONPATH=src python bench/kill_train.py " + " ".join(sys.argv[1:])
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    save_result(result, args.out, "kill_train.py", argv)
     return 1 if result["problems"] or result["steps_backwards_beyond_one_interval"] else 0
 
 
