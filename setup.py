@@ -43,7 +43,7 @@ LEARNING = [
 # ROS 2 from PyPI wheels, for a venv without a ROS install (native installs: rosdep and
 # package.xml). Module -> wheel: rclpy -> ros-rclpy, std_msgs -> ros-std-msgs, ...
 ROS_WHEELS = [
-    "ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-std-msgs", "ros-sensor-msgs",
+    "ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-std-msgs", "ros-sensor-msgs", "ros-trajectory-msgs",
     "ros-geometry-msgs", "ros-diagnostic-msgs", "ros-lifecycle-msgs", "ros-rcl-lifecycle",
     "ros-std-srvs", "ros-rosgraph-msgs", "ros-builtin-interfaces",
 ]  # fmt: skip

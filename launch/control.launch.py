@@ -6,8 +6,9 @@
 Arguments (config/stacks/control.yaml): checkpoint (dir or run dir), task (robot/task; empty =
 the checkpoint's first), rate (control rate, Hz), namespace, use_sim_time; for a ros2_control
 robot (docs/ros2_control.md) the topic remaps joint_states_topic (e.g. /joint_states),
-commands_topic (e.g. /effort_controller/commands), goal_topic, and command_joints (the effort
-controller's `joints`, comma-separated):
+commands_topic (e.g. /effort_controller/commands), goal_topic, command_joints (the command
+controller's `joints`, comma-separated) and command_interface (auto: the checkpoint's drive;
+trajectory: a JointTrajectory for a JointTrajectoryController):
 
     ros2 launch m3po_ros control.launch.py checkpoint:=runs/arm2 \
         joint_states_topic:=/joint_states commands_topic:=/effort_controller/commands \

@@ -1,7 +1,7 @@
 """What the code imports is what the package declares (setup.py, package.xml), and it installs.
 
 `pip install .` used to give a package without torch or mujoco, and package.xml listed
-trajectory_msgs, which nothing uses. The static checks here read every import in src/; the
+trajectory_msgs before anything used it. The static checks here read every import in src/; the
 `install` test (marker `install`, run by `make test-install` in CI) builds the wheel and
 installs it into a clean venv with its declared dependencies.
 """
@@ -32,9 +32,9 @@ DIST = {
 OPTIONAL = {"backports", "compression", "launch", "launch_ros"}
 # ROS packages (package.xml exec_depend; ros-* wheels in the `ros` extra).
 ROS = {
-    "rclpy", "std_msgs", "sensor_msgs", "geometry_msgs", "diagnostic_msgs", "lifecycle_msgs",
-    "std_srvs", "rosgraph_msgs", "builtin_interfaces", "rcl_interfaces", "ament_index_python",
-    "launch", "launch_ros",
+    "rclpy", "std_msgs", "sensor_msgs", "trajectory_msgs", "geometry_msgs", "diagnostic_msgs",
+    "lifecycle_msgs", "std_srvs", "rosgraph_msgs", "builtin_interfaces", "rcl_interfaces",
+    "ament_index_python", "launch", "launch_ros",
 }  # fmt: skip
 
 

@@ -21,7 +21,13 @@ if TYPE_CHECKING:  # the spec only; importing m3po_learning.envs loads MuJoCo
     from m3po_learning.envs.action import ActionSpec
     from m3po_ros.params import ControllerParams
 
-from m3po_ros.safety import SafetyConfig, SafetyLayer, SafetyState
+from m3po_ros.safety import (
+    SafetyConfig,
+    SafetyLayer,
+    SafetyState,
+    SetpointSafetyLayer,
+    make_safety_layer,
+)
 from m3po_ros.tick_stats import TickStats
 
 log = logging.getLogger(__name__)
@@ -48,7 +54,8 @@ class SensorSnapshot:
 class TickResult(NamedTuple):
     """What one control tick produced, for the node to publish and log."""
 
-    command: np.ndarray  # (J,) effort to publish, N m | N; finite and within limits
+    command: np.ndarray | None  # (J,) the drive's command, finite and within limits; None:
+    # publish nothing (a position drive before it has ever seen the joints)
     state: SafetyState  # what the safety layer did
     obs: np.ndarray | None  # (obs_dim,) observation built this tick (None if it could not be)
     planned: bool  # the planner's action was used
@@ -65,8 +72,8 @@ class TaskContext:
     task: str
     obs_spec: object  # m3po_learning.envs.ObservationSpec shared with the env
     joint_names: tuple[str, ...]  # actuated joints, command order
-    action_spec: ActionSpec  # action <-> effort, and the limits the safety layer enforces
-    safety: SafetyLayer
+    action_spec: ActionSpec  # action <-> the drive's command, the limits safety enforces
+    safety: SafetyLayer | SetpointSafetyLayer
 
 
 def observation_mismatch(stored, current) -> str:
@@ -121,9 +128,10 @@ def build_contexts(
             raise ControlError(f"checkpoint task {spec.task!r}: {mismatch}")
         action_spec = env.action_spec
         joints = action_spec.names
-        safety = safety_by_joints.get(joints)
+        safety = safety_by_joints.get((joints, action_spec.drive))
         if safety is None:
-            safety = safety_by_joints[joints] = SafetyLayer(action_spec, safety_config)
+            safety = make_safety_layer(action_spec, safety_config)
+            safety_by_joints[(joints, action_spec.drive)] = safety
         out[spec.task] = TaskContext(spec.task, env.observation_spec, joints, action_spec, safety)
         env.close()
     return out
@@ -189,6 +197,12 @@ class ControlLoop:
             raise ControlError(
                 f"task {task!r} drives joints {self.contexts[task].joint_names}, the active "
                 f"task {self.task!r} drives {self.context.joint_names}: a different robot"
+            )
+        new, old = self.contexts[task].action_spec.drive, self.context.action_spec.drive
+        if new != old:
+            raise ControlError(
+                f"task {task!r} commands {new}, the active task {self.task!r} {old}: the "
+                "robot's command interface cannot change under a running controller"
             )
         self.task = task
         self.agent.reset_warm_start(0)
@@ -282,7 +296,7 @@ class ControlLoop:
                 )
                 act_ms = (time.perf_counter() - ta) * 1000.0
                 action = out.action[0, : len(ctx.joint_names)].astype(np.float64)
-                effort = ctx.action_spec.to_effort(action)
+                effort = ctx.action_spec.to_command(action, q)
                 planned, iterations = bool(out.planned[0]), int(out.iterations)
             except (KeyError, ValueError, RuntimeError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
@@ -304,10 +318,14 @@ class ControlLoop:
             self.overruns += 1
         return TickResult(command, state, obs, planned, iterations, act_ms, tick_ms, error)
 
-    def stop_command(self) -> np.ndarray:
-        """Zero effort for the active robot (on deactivate / shutdown)."""
+    def stop_command(self) -> np.ndarray | None:
+        """The drive's safe command (on deactivate / shutdown).
+
+        Zero effort or velocity, or hold the last measured position (None: a position drive
+        that never saw the joints).
+        """
         self.context.safety.reset()
-        return np.zeros(len(self.context.joint_names))
+        return self.context.safety.safe_command()
 
     def set_estop(self, engaged: bool) -> None:
         """Engage or release the e-stop of every task's safety layer (engaged: zero effort)."""

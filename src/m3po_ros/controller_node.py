@@ -14,13 +14,20 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
 
 from m3po_ros import topics
 from m3po_ros.checkpoint_loader import CheckpointLoader
+from m3po_ros.command_interface import resolve_interface
 from m3po_ros.command_order import CommandOrder, parse_joint_list
 from m3po_ros.control_loop import ControlError, ControlLoop, load_control_loop
 from m3po_ros.controller_status import RUN_STATS, RunInfo, controller_level, controller_values
-from m3po_ros.conversions import MessageError, array_to_msg, command_to_msg
+from m3po_ros.conversions import (
+    MessageError,
+    array_to_msg,
+    command_to_msg,
+    setpoint_to_trajectory,
+)
 from m3po_ros.diagnostics import make_array, make_status
 from m3po_ros.node_main import spin_node
 from m3po_ros.params import ControllerParams, ParamError, declare_from_dataclass
@@ -78,6 +85,7 @@ class ControllerNode(LifecycleNode):
         self.stats = {name: TickStats(run_bins=True) for name in RUN_STATS}
         self.tick_clock = TickClock(self.params.period_s)
         self.command_order = CommandOrder()  # set on configure from `command_joints`
+        self.command_interface = "effort"  # set on configure (`command_interface`, drive)
         self.realtime = "not started"  # "" once the tick thread runs SCHED_FIFO, else why not
         self._rt_threads: set[int] = set()
         self._swaps_seen = 0
@@ -154,15 +162,20 @@ class ControllerNode(LifecycleNode):
             order = CommandOrder(parse_joint_list(p.command_joints))
             for task, ctx in loop.contexts.items():
                 order.check(ctx.joint_names, task)
+            interface = resolve_interface(
+                p.command_interface, loop.context.action_spec.drive, loop.task
+            )
         except ValueError as exc:
             self.get_logger().error(f"cannot configure: {exc}")
             return TransitionCallbackReturn.FAILURE
         self.command_order = order
+        self.command_interface = interface
         loop.set_estop(self.estop_latch.engaged)  # a latched e-stop survives a reconfigure
         self.loop = loop
         self.loader.current = str(loop.agent.checkpoint_path)
+        msg_type = JointTrajectory if interface == "trajectory" else Float64MultiArray
         self._cmd_pub = self.create_lifecycle_publisher(
-            Float64MultiArray, topics.JOINT_COMMANDS, COMMAND_QOS
+            msg_type, topics.JOINT_COMMANDS, COMMAND_QOS
         )
         if p.publish_observation:
             self._obs_pub = self.create_lifecycle_publisher(
@@ -201,7 +214,8 @@ class ControllerNode(LifecycleNode):
         )
         joints = ",".join(self.command_order.joints or self.loop.context.joint_names)
         self.get_logger().info(
-            f"topics: in {ins}; commands out {self._cmd_pub.topic_name} (joints {joints})"
+            f"topics: in {ins}; commands out {self._cmd_pub.topic_name} ({interface}, "
+            f"{msg_type.__name__}; joints {joints})"
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -217,7 +231,7 @@ class ControllerNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop ticking and publish one zero-effort command."""
+        """Stop ticking and publish one stop command (zero effort or velocity, hold)."""
         self._stop_ticking()
         return super().on_deactivate(state)
 
@@ -227,18 +241,19 @@ class ControllerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop ticking (zero effort published) and tear everything down."""
+        """Stop ticking (the stop command published) and tear everything down."""
         self._stop_ticking()
         self._teardown()
         return TransitionCallbackReturn.SUCCESS
 
     def safe_stop(self, ack_timeout_s: float = 0.5) -> None:
-        """Stop ticking and make sure the zero-effort command reached the subscribers.
+        """Stop ticking and make sure the stop command reached the subscribers.
 
         Called on the way out of the process (SIGINT, SIGTERM, the end of `m3po bringup`):
         a ros2_control forward command controller holds the last command it received, so
-        the last one must be zero. Waits up to `ack_timeout_s` for the (reliable) command
-        to be acknowledged.
+        the last one must be safe: zero effort or velocity, or (position drive) the joints'
+        current position. Waits up to `ack_timeout_s` for the (reliable) command to be
+        acknowledged.
         """
         if self._tick_timer is None:
             return
@@ -249,15 +264,21 @@ class ControllerNode(LifecycleNode):
             self.get_logger().warning(
                 f"stop command not acknowledged by every subscriber within {ack_timeout_s} s"
             )
-        self.get_logger().info("stopped: published a zero-effort command")
+        what = {"effort": "zero effort", "velocity": "zero velocity"}.get(
+            self.loop.context.action_spec.drive, "hold the current position"
+        )
+        self.get_logger().info(f"stopped: published the stop command ({what})")
 
     def _stop_ticking(self) -> None:
         self.gc.stop()
         if self._tick_timer is not None:
             self.destroy_timer(self._tick_timer)
             self._tick_timer = None
-            # Leave the actuators at zero effort, not at the last torque.
-            self._cmd_pub.publish(self._command_msg(self.loop.stop_command()))
+            # Leave the actuators at zero effort or velocity (or holding), not at the last
+            # command.
+            stop = self.loop.stop_command()
+            if stop is not None:
+                self._cmd_pub.publish(self._command_msg(stop))
 
     def _teardown(self) -> None:
         for sub in self._subs:
@@ -351,9 +372,14 @@ class ControllerNode(LifecycleNode):
         self.get_logger().error(f"checkpoint refused, keeping the running one: {exc}")
 
     # -- the tick --------------------------------------------------------------------------
-    def _command_msg(self, command: np.ndarray) -> Float64MultiArray:
-        """The command in the published joint order (`command_joints`), labelled with it."""
+    def _command_msg(self, command: np.ndarray):
+        """The command in the published joint order (`command_joints`), labelled with it.
+
+        A Float64MultiArray, or a one-point JointTrajectory reached in one period.
+        """
         u, names = self.command_order.apply(command, self.loop.context.joint_names)
+        if self.command_interface == "trajectory":
+            return setpoint_to_trajectory(u, names, self.params.period_s)
         return command_to_msg(u, names)
 
     def _on_tick(self) -> None:
@@ -365,7 +391,8 @@ class ControllerNode(LifecycleNode):
         newly_missed = self.tick_clock.tick(now)
         snap = self.sensors.snapshot()
         res = self.loop.tick(snap, now)
-        self._cmd_pub.publish(self._command_msg(res.command))
+        if res.command is not None:  # None: a position drive that never saw the joints
+            self._cmd_pub.publish(self._command_msg(res.command))
         done = time.monotonic()
         if res.state == SafetyState.OK:
             compute = (done - now) * 1000.0

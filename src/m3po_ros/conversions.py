@@ -8,6 +8,7 @@ import numpy as np
 from geometry_msgs.msg import PointStamped
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 
 class MessageError(ValueError):
@@ -95,3 +96,44 @@ def array_to_msg(values: np.ndarray) -> Float64MultiArray:
     msg = Float64MultiArray()
     msg.data = [float(x) for x in np.asarray(values).reshape(-1)]
     return msg
+
+
+def setpoint_to_trajectory(
+    positions: np.ndarray, joint_names: Sequence[str], time_from_start_s: float
+) -> JointTrajectory:
+    """A one-point JointTrajectory: reach `positions` (J,) `time_from_start_s` from now.
+
+    The header stamp stays zero, which a JointTrajectoryController reads as "start now"; a
+    new trajectory replaces the one it is executing.
+    """
+    msg = JointTrajectory()
+    msg.joint_names = list(joint_names)
+    point = JointTrajectoryPoint()
+    point.positions = [float(x) for x in positions]
+    sec = int(time_from_start_s)
+    point.time_from_start.sec = sec
+    point.time_from_start.nanosec = int(round((time_from_start_s - sec) * 1e9))
+    msg.points = [point]
+    return msg
+
+
+def trajectory_to_setpoint(msg: JointTrajectory, joint_names: Sequence[str]) -> np.ndarray:
+    """(J,) positions of a trajectory's last point, in `joint_names` order (mapped by name).
+
+    Raises MessageError for a trajectory without points, with repeated or missing joints, or
+    whose last point's positions do not match its joint names.
+    """
+    names = list(msg.joint_names)
+    if not msg.points:
+        raise MessageError("JointTrajectory has no points")
+    if len(set(names)) != len(names):
+        raise MessageError(f"JointTrajectory has repeated joint names: {names}")
+    missing = [j for j in joint_names if j not in names]
+    if missing:
+        raise MessageError(f"JointTrajectory lacks joints {missing} (has {names})")
+    positions = msg.points[-1].positions
+    if len(positions) != len(names):
+        raise MessageError(
+            f"JointTrajectory has {len(names)} joint names but {len(positions)} positions"
+        )
+    return np.array([float(positions[names.index(j)]) for j in joint_names], np.float64)

@@ -211,6 +211,13 @@ class ControllerParams:
         "joint order of joint_commands, comma-separated (a ros2_control forward controller's "
         "`joints`); commands are mapped by name; empty = the task's (URDF) order",
     )
+    command_interface: str = param(
+        "auto",
+        "what joint_commands carries: auto (the checkpoint's drive), effort, position, "
+        "velocity (Float64MultiArray) or trajectory (trajectory_msgs/JointTrajectory, for a "
+        "JointTrajectoryController; position-drive checkpoints)",
+        choices=("auto", "effort", "position", "velocity", "trajectory"),
+    )
     diagnostics_period_s: float = param(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
     autostart: bool = param(
         False, "m3po bringup / the launch files configure and activate the node on start-up"
@@ -250,7 +257,17 @@ class SimParams:
         1.0, "simulated seconds per wall second; 0 = lockstep (one step per command)", 0.0, 100.0
     )
     command_timeout_s: float = param(
-        0.2, "commands older than this are replaced by zero effort", 0.001, 10.0
+        0.2,
+        "commands older than this are replaced by the drive's safe command (zero effort or "
+        "velocity, hold position)",
+        0.001,
+        10.0,
+    )
+    command_interface: str = param(
+        "auto",
+        "what joint_commands carries: auto (the task's drive, Float64MultiArray) or "
+        "trajectory (trajectory_msgs/JointTrajectory, position-drive tasks)",
+        choices=("auto", "trajectory"),
     )
     auto_reset: bool = param(True, "start a new episode when one ends")
     publish_clock: bool = param(True, "publish /clock (sim time) for use_sim_time nodes")

@@ -89,6 +89,10 @@ class SafetyLayer:
         """Forget the last command (e.g. on activation): the rate limit starts from zero."""
         self._last[:] = 0.0
 
+    def safe_command(self) -> np.ndarray:
+        """The drive's safe command: zero effort."""
+        return np.zeros(len(self.limits.names))
+
     def sensor_age_ok(self, sensor_age_s: float | None) -> bool:
         """Whether the joint readings are present and at most `sensor_timeout_s` old."""
         return sensor_age_s is not None and sensor_age_s <= self.config.sensor_timeout_s
@@ -180,6 +184,125 @@ class SafetyLayer:
             self.counters.watchdog_trips += 1
         self.state = state
         return command, state
+
+
+class SetpointSafetyLayer:
+    """The safety layer of a position or velocity drive (`ActionSpec.drive`).
+
+    Same interface and order as `SafetyLayer`, with the drive's own safe command: a velocity
+    drive stops (zero velocity); a position drive holds the position the joints had when the
+    fault began, and publishes nothing (None) before it has ever seen them. Per tick:
+    position targets are kept `position_margin` inside the joint range and at most
+    `max_effort_fraction` x one step (velocity limit x period) from the measured position;
+    velocity targets within `max_effort_fraction` x the velocity limit, and zero where they
+    would drive further past a position limit.
+    """
+
+    def __init__(self, limits: ActionSpec, config: SafetyConfig) -> None:
+        self.limits = limits
+        self.config = config
+        self.drive = limits.drive
+        self.counters = SafetyCounters()
+        self.estop = False
+        self.state = SafetyState.NO_SENSORS
+        self._last: np.ndarray | None = None
+        self._hold: np.ndarray | None = None  # the position held since a fault began
+        self._seen: np.ndarray | None = None  # the last finite joint positions
+
+    @property
+    def last_command(self) -> np.ndarray:
+        """The last command returned, (J,) (zeros before the first)."""
+        return np.zeros(self.limits.dim) if self._last is None else self._last.copy()
+
+    def reset(self) -> None:
+        """Forget the last command and the held position (e.g. on activation)."""
+        self._last = self._hold = None
+
+    def sensor_age_ok(self, sensor_age_s: float | None) -> bool:
+        """Whether the joint readings are present and at most `sensor_timeout_s` old."""
+        return sensor_age_s is not None and sensor_age_s <= self.config.sensor_timeout_s
+
+    def safe_command(self) -> np.ndarray | None:
+        """The drive's safe command now: hold (position, None if never seen) or stop."""
+        if self.drive != "position":
+            return np.zeros(self.limits.dim)
+        if self._hold is None and self._seen is not None:
+            self._hold = self._seen.copy()
+        return None if self._hold is None else self._hold.copy()
+
+    def filter(
+        self,
+        command: np.ndarray | None,
+        positions: np.ndarray | None,
+        velocities: np.ndarray | None,
+        sensor_age_s: float | None,
+        dt_s: float,
+    ) -> tuple[np.ndarray | None, SafetyState]:
+        """The setpoint to publish for this tick (see `SafetyLayer.filter`); None: none."""
+        fresh = self.sensor_age_ok(sensor_age_s)
+        finite = (
+            positions is not None
+            and velocities is not None
+            and bool(np.all(np.isfinite(positions)) and np.all(np.isfinite(velocities)))
+        )
+        if fresh and finite:
+            self._seen = np.asarray(positions, np.float64).copy()
+        if self.estop:
+            return self._safe(SafetyState.ESTOP)
+        if sensor_age_s is None:
+            return self._safe(SafetyState.NO_SENSORS)
+        if not fresh:
+            return self._safe(SafetyState.STALE)
+        if not finite:
+            self.counters.rejected_sensors += 1
+            return self._safe(SafetyState.REJECTED)
+        if command is None or not np.all(np.isfinite(command)):
+            if command is not None:
+                self.counters.rejected_commands += 1
+            return self._safe(SafetyState.REJECTED)
+        u = np.asarray(command, np.float64).copy()
+        lim = self.limits.scale * self.config.max_effort_fraction
+        margin = self.config.position_margin
+        lo, hi = self.limits.pos_lo + margin, self.limits.pos_hi - margin
+        if self.drive == "position":
+            q = self._seen
+            far = np.abs(u - q) > lim + 1e-12
+            if np.any(far):
+                self.counters.rate_clips += 1
+                u = np.clip(u, q - lim, q + lim)
+            outside = (u > hi) | (u < lo)
+            if np.any(outside):
+                self.counters.position_cuts += 1
+                u = np.clip(u, np.minimum(lo, q), np.maximum(hi, q))
+        else:
+            if np.any(np.abs(u) > lim):
+                self.counters.velocity_cuts += 1
+                np.clip(u, -lim, lim, out=u)
+            q = self._seen
+            outward = ((q >= hi) & (u > 0)) | ((q <= lo) & (u < 0))
+            if np.any(outward):
+                self.counters.position_cuts += 1
+                u[outward] = 0.0
+        self._hold = None
+        self._last = u
+        self.state = SafetyState.OK
+        return u.copy(), SafetyState.OK
+
+    def _safe(self, state: SafetyState) -> tuple[np.ndarray | None, SafetyState]:
+        if state == SafetyState.STALE and self.state != SafetyState.STALE:
+            self.counters.watchdog_trips += 1
+        self.state = state
+        command = self.safe_command()
+        if command is not None:
+            self._last = command
+        return command, state
+
+
+def make_safety_layer(limits: ActionSpec, config: SafetyConfig):
+    """The safety layer for the drive of `limits`: effort or setpoint."""
+    if limits.drive == "effort":
+        return SafetyLayer(limits, config)
+    return SetpointSafetyLayer(limits, config)
 
 
 def is_finite(values: Sequence[float]) -> bool:

@@ -13,17 +13,20 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
 from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
 
+from m3po_learning.envs.drive import describe as describe_drive
 from m3po_ros.conversions import (
     MessageError,
     array_to_msg,
     make_joint_state,
     make_point,
     msg_to_command,
+    trajectory_to_setpoint,
 )
 from m3po_ros.diagnostics import OK, WARN, make_array, make_status
 from m3po_ros.node_main import spin_node
-from m3po_ros.params import SimParams, declare_from_dataclass
+from m3po_ros.params import ParamError, SimParams, declare_from_dataclass
 from m3po_ros.qos import COMMAND_QOS, ROBOT_DESCRIPTION_QOS, SENSOR_QOS, TRANSITIONS_QOS
 from m3po_ros.transitions import Episode, episode_to_msg
 
@@ -41,10 +44,13 @@ class SimNode(Node):
 
     Publishes `joint_states` (every robot joint, sensor-data QoS), each task input as a
     PointStamped (e.g. `goal`), `/clock`, `~/reward` and `~/episode_return`; applies
-    `joint_commands` (efforts in actuated-joint order, converted back to the env's
-    normalised actions). `~/reset` (std_srvs/Trigger) starts the next episode, `~/task`
-    switches to another task of the same robot; setting the `seed` parameter restarts the
-    episode sequence from that seed.
+    `joint_commands` (in actuated-joint order, what the task's drive takes: efforts, position
+    or velocity setpoints; or, with `command_interface=trajectory`, a JointTrajectory whose
+    last point is the position setpoint, joints by name), converted back to the env's
+    normalised actions; the simulated drive (a MuJoCo servo for position and velocity,
+    `m3po_learning.envs.drive`) then acts on them. `~/reset` (std_srvs/Trigger) starts the
+    next episode, `~/task` switches to another task of the same robot; setting the `seed`
+    parameter restarts the episode sequence from that seed.
 
     With `publish_transitions`, every episode (the env's own observations and the normalised
     actions actually applied) is sent on `transitions_topic` when it ends, and an unfinished
@@ -89,8 +95,18 @@ class SimNode(Node):
         )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._publish_robot_description()
+        drive = self.action_spec.drive
+        if self.params.command_interface == "trajectory" and drive != "position":
+            raise ParamError(
+                f"parameter 'command_interface'='trajectory' needs a position-drive task "
+                f"(e.g. {self.task.partition('@')[0]}@position); {self.task!r} is {drive}-driven"
+            )
+        self._trajectory = self.params.command_interface == "trajectory"
         self.create_subscription(
-            Float64MultiArray, "joint_commands", self._on_command, COMMAND_QOS
+            JointTrajectory if self._trajectory else Float64MultiArray,
+            "joint_commands",
+            self._on_command,
+            COMMAND_QOS,
         )
         self.create_subscription(String, "~/task", self._on_task, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
@@ -127,7 +143,8 @@ class SimNode(Node):
         self.action_spec = self.env.action_spec
         self.get_logger().info(
             f"simulating {task}: joints {list(self.env.spec.joint_names)}, "
-            f"dt {self.env.spec.control_dt} s, randomize={self.params.randomize}"
+            f"dt {self.env.spec.control_dt} s, randomize={self.params.randomize}, "
+            f"commands: {describe_drive(self.action_spec.drive)}"
         )
 
     def _reset(self, seed: int) -> None:
@@ -157,12 +174,14 @@ class SimNode(Node):
         except TaskSetError as exc:
             self.get_logger().error(f"task switch refused: {exc}")
             return
-        if tuple(env.spec.joint_names) != tuple(self.env.spec.joint_names) or set(
-            env.observation_spec.input_names
-        ) - set(self._input_pubs):
+        if (
+            tuple(env.spec.joint_names) != tuple(self.env.spec.joint_names)
+            or set(env.observation_spec.input_names) - set(self._input_pubs)
+            or env.action_spec.drive != self.action_spec.drive
+        ):
             self.get_logger().error(
                 f"task switch refused: {msg.data!r} is not a task of this robot "
-                f"(joints {list(self.env.spec.joint_names)})"
+                f"(joints {list(self.env.spec.joint_names)}, {self.action_spec.drive} drive)"
             )
             return
         self._flush_episode()  # the cut-short episode belongs to the old task
@@ -177,9 +196,12 @@ class SimNode(Node):
                 self._reset(p.value)
 
     # -- stepping --------------------------------------------------------------------------
-    def _on_command(self, msg: Float64MultiArray) -> None:
+    def _on_command(self, msg: Float64MultiArray | JointTrajectory) -> None:
         try:
-            effort = msg_to_command(msg, self.action_spec.dim)
+            if self._trajectory:
+                effort = trajectory_to_setpoint(msg, self.action_spec.names)
+            else:
+                effort = msg_to_command(msg, self.action_spec.dim)
         except MessageError as exc:
             self.bad_commands += 1
             self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
@@ -197,7 +219,7 @@ class SimNode(Node):
         fresh = time.monotonic() - self._command_time <= self.params.command_timeout_s
         action = np.zeros(self.action_spec.dim)
         if self._command is not None and (fresh or self.params.real_time_factor == 0):
-            action = self.action_spec.to_action(self._command)
+            action = self.action_spec.command_to_action(self._command, self._positions())
         self.obs, reward, terminated, truncated, _ = self.env.step(action)
         if self._transitions_pub is not None:
             self._ep["action"].append(action)
@@ -219,6 +241,13 @@ class SimNode(Node):
                 self._next_episode()
                 return
         self._publish_state()
+
+    def _positions(self) -> np.ndarray | None:
+        """True positions of the actuated joints (what a position servo measures itself)."""
+        robot = getattr(self.env, "robot", None)
+        if robot is None:  # dm_control: effort only
+            return None
+        return self.env.data.qpos[robot.act_qpos_idx]
 
     def _flush_episode(self) -> None:
         """Publish the steps recorded since the last flush (if any) as one episode."""

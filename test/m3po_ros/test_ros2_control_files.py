@@ -22,10 +22,17 @@ def test_urdf_ros2_control_block_matches_the_joints_and_limits():
     declared = {j.get("name"): j for j in block.findall("joint")}
     assert set(declared) == set(joints), (sorted(declared), sorted(joints))
     for name, elem in declared.items():
-        (cmd,) = elem.findall("command_interface")
-        assert cmd.get("name") == "effort"
-        lo_hi = {p.get("name"): float(p.text) for p in cmd.findall("param")}
-        assert lo_hi == {"min": -joints[name].effort, "max": joints[name].effort}, name
+        j = joints[name]
+        expected = {
+            "effort": {"min": -j.effort, "max": j.effort},
+            "position": {"min": j.lower, "max": j.upper},
+            "velocity": {"min": -j.velocity, "max": j.velocity},
+        }
+        cmds = {
+            c.get("name"): {p.get("name"): float(p.text) for p in c.findall("param")}
+            for c in elem.findall("command_interface")
+        }
+        assert cmds == expected, name
         states = [s.get("name") for s in elem.findall("state_interface")]
         assert {"position", "velocity"} <= set(states), name
 
@@ -35,6 +42,18 @@ def test_controller_yaml_joints_are_the_urdf_joints_and_accepted_as_command_join
     cm = data["controller_manager"]["ros__parameters"]
     assert cm["joint_state_broadcaster"]["type"] == "joint_state_broadcaster/JointStateBroadcaster"
     assert cm["effort_controller"]["type"] == "effort_controllers/JointGroupEffortController"
-    joints = data["effort_controller"]["ros__parameters"]["joints"]
-    assert sorted(joints) == sorted(j.name for j in read_urdf_joints(URDF) if j.type != "fixed")
-    CommandOrder(tuple(joints)).check(("shoulder", "elbow"), "arm2/reach")  # does not raise
+    assert cm["position_controller"]["type"].endswith("/JointGroupPositionController")
+    assert cm["velocity_controller"]["type"].endswith("/JointGroupVelocityController")
+    assert cm["joint_trajectory_controller"]["type"].endswith("/JointTrajectoryController")
+    urdf_joints = sorted(j.name for j in read_urdf_joints(URDF) if j.type != "fixed")
+    for controller in (
+        "effort_controller",
+        "position_controller",
+        "velocity_controller",
+        "joint_trajectory_controller",
+    ):
+        joints = data[controller]["ros__parameters"]["joints"]
+        assert sorted(joints) == urdf_joints, controller
+        CommandOrder(tuple(joints)).check(("shoulder", "elbow"), "arm2/reach")  # no raise
+    jtc = data["joint_trajectory_controller"]["ros__parameters"]
+    assert jtc["command_interfaces"] == ["position"]

@@ -166,5 +166,5 @@ def test_bringup_control_talks_to_ros2_control_topic_names(ros, tmp_path):
     text = log_path.read_text()
     assert (
         "topics: in /joint_states, /target_point; commands out /effort_controller/commands"
-        " (joints elbow,shoulder)" in text
+        " (effort, Float64MultiArray; joints elbow,shoulder)" in text
     ), text[-3000:]

@@ -56,7 +56,7 @@ def test_signal_publishes_zero_before_exit(ros, tmp_path, sig):
         last = _last_after(commands, t_signal)
         assert np.all(last == 0.0), f"last command after {sig.name} was {last}"
         log = (tmp_path / "controller.log").read_text()
-        assert "published a zero-effort command" in log, log[-2000:]
+        assert "published the stop command (zero effort)" in log, log[-2000:]
     finally:
         for p in (driver, ctl, sim):
             stop_process(p)

@@ -1,7 +1,8 @@
 """Action specs: what a normalised action means for each actuated joint, defined once.
 
-Actions are in [-1, 1] per actuated joint, in action order; 1 is the joint's effort limit
-(the URDF's `<limit effort>`, or a dm_control actuator's gear x control range). The env
+Actions are in [-1, 1] per actuated joint, in action order; under the effort drive 1 is the
+joint's effort limit (the URDF's `<limit effort>`, or a dm_control actuator's gear x control
+range); the position and velocity drives are in `m3po_learning.envs.drive`. The env
 applies it through its motors, the controller turns the policy's action into the effort it
 publishes, the sim node and the bag reader turn recorded efforts back into actions, and the
 safety layer clamps against the same limits. All of them do it through `ActionSpec`.
@@ -14,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from m3po_learning.envs.drive import DRIVES, UNITS, DriveError, action_scale
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,14 @@ class ActionSpec:
     """
 
     joints: tuple[JointLimit, ...]
+    drive: str = "effort"  # what an action commands: "effort", "position", "velocity"
+    control_dt: float = 0.02  # s per action (the position drive's step is speed x this)
     names: tuple[str, ...] = field(init=False)
     effort_max: np.ndarray = field(init=False, repr=False)  # (J,) action 1 -> this effort
     vel_max: np.ndarray = field(init=False, repr=False)  # (J,) +inf where none is given
     pos_lo: np.ndarray = field(init=False, repr=False)  # (J,) -inf where unlimited
     pos_hi: np.ndarray = field(init=False, repr=False)  # (J,) +inf where unlimited
+    scale: np.ndarray = field(init=False, repr=False)  # (J,) action 1 -> this command
 
     def __post_init__(self) -> None:
         joints = tuple(self.joints)
@@ -59,6 +65,8 @@ class ActionSpec:
             raise ValueError(
                 f"effort limits must be finite and > 0 for every actuated joint; got {bad}"
             )
+        if self.drive not in DRIVES:
+            raise DriveError(f"unknown drive {self.drive!r}; drives: {', '.join(DRIVES)}")
         names = tuple(j.joint for j in joints)
         if len(set(names)) != len(names):
             raise ValueError(f"ActionSpec lists a joint twice: {list(names)}")
@@ -75,9 +83,20 @@ class ActionSpec:
         set_(self, "vel_max", arr([j.velocity if j.velocity > 0 else math.inf for j in joints]))
         set_(self, "pos_lo", arr([j.position[0] for j in joints]))
         set_(self, "pos_hi", arr([j.position[1] for j in joints]))
+        set_(
+            self,
+            "scale",
+            arr(action_scale(self.drive, self.effort_max, self.vel_max, self.control_dt)),
+        )
 
     @classmethod
-    def from_limits(cls, names: Sequence[str], limits: Mapping[str, JointLimit]) -> ActionSpec:
+    def from_limits(
+        cls,
+        names: Sequence[str],
+        limits: Mapping[str, JointLimit],
+        drive: str = "effort",
+        control_dt: float = 0.02,
+    ) -> ActionSpec:
         """The spec of `names` (action order) from a {joint: JointLimit} map, e.g. the env's.
 
         Raises:
@@ -86,7 +105,7 @@ class ActionSpec:
         missing = [n for n in names if n not in limits]
         if missing:
             raise KeyError(f"no limits for joints {missing} (have {sorted(limits)})")
-        return cls(tuple(limits[n] for n in names))
+        return cls(tuple(limits[n] for n in names), drive, control_dt)
 
     @property
     def dim(self) -> int:
@@ -100,6 +119,40 @@ class ActionSpec:
     def to_action(self, effort: np.ndarray) -> np.ndarray:
         """Efforts (..., J) -> normalised actions (..., J), clipped to [-1, 1]."""
         return np.clip(np.asarray(effort, np.float64) / self.effort_max, -1.0, 1.0)
+
+    # -- the drive's command (effort, position or velocity setpoint) -------------------------
+    @property
+    def units(self) -> str:
+        """Units of the drive's command."""
+        return UNITS[self.drive]
+
+    def to_command(self, action: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Normalised action (J,) in [-1, 1] at joint positions (J,) -> the drive's command.
+
+        Effort: a x effort limit. Position: q + a x step, inside the joint's range. Velocity:
+        a x velocity limit (see `m3po_learning.envs.drive`).
+        """
+        a = np.asarray(action, np.float64)
+        if self.drive == "position":
+            target = np.asarray(positions, np.float64) + a * self.scale
+            return np.clip(target, self.pos_lo, self.pos_hi)
+        return a * self.scale
+
+    def command_to_action(self, command: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Inverse of `to_command` (a received command back to an action), clipped to [-1, 1]."""
+        c = np.asarray(command, np.float64)
+        if self.drive == "position":
+            c = c - np.asarray(positions, np.float64)
+        return np.clip(c / self.scale, -1.0, 1.0)
+
+    def hold_command(self, positions: np.ndarray | None) -> np.ndarray | None:
+        """The drive's safe command: zero effort, zero velocity, or hold `positions`.
+
+        None for a position drive that does not know where the joints are.
+        """
+        if self.drive == "position":
+            return None if positions is None else np.asarray(positions, np.float64).copy()
+        return np.zeros(self.dim)
 
     def saturated(self, effort: np.ndarray) -> np.ndarray:
         """Where efforts (..., J) exceed the effort limits (what `to_action` clips)."""

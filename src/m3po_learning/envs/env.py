@@ -41,7 +41,7 @@ class Env:
     ) -> None:
         self.name = name
         self.task = task
-        self.robot = Robot(task.robot)
+        self.robot = Robot(task.robot, task.control_dt)
         self.model, self.data = self.robot.model, self.robot.data
         self._nstep = self.robot.nstep(task.control_dt)
         self.observation_spec = ObservationSpec(
@@ -75,6 +75,8 @@ class Env:
         index_in_all = {j: i for i, j in enumerate(r.joint_names)}
         self._obs_in_all = np.array([index_in_all[j] for j in obs.joint_names], np.intp)
         self._action = np.zeros(self.spec.action_dim)
+        # Position/velocity drives: the servo's setpoint from the action (effort: the action).
+        self._setpoint = None if task.robot.drive == "effort" else self.robot.action_spec
         self.attach_output(np.zeros(self.spec.obs_dim, np.float32))
         self._seed_generators(seed)
         self._randomizer = (
@@ -148,10 +150,13 @@ class Env:
         m, d, task, robot = self.model, self.data, self.task, self.robot
         if task.uses_before_physics:
             task.before_physics(robot, self._t * task.control_dt)
+        ctrl = a
+        if self._setpoint is not None:
+            ctrl = self._setpoint.to_command(a, d.qpos[robot.act_qpos_idx])
         if self._delay_steps:
-            self._delayed_physics(a)
+            self._delayed_physics(ctrl)
         else:
-            d.ctrl[:] = a
+            d.ctrl[:] = ctrl
             mujoco.mj_step(m, d, self._nstep)
         if self._needs_kinematics:
             mujoco.mj_kinematics(m, d)
@@ -164,7 +169,7 @@ class Env:
         return reward, terminated, self._t >= task.episode_length
 
     def _delayed_physics(self, a: np.ndarray) -> None:
-        """Actuation latency of D physics steps: the motor sees the action D steps late."""
+        """Actuation latency of D physics steps: the motor sees the control `a` D steps late."""
         m, d, n = self.model, self.data, self._nstep
         hist = self._action_history  # row k: the action issued k control periods ago
         hist[1:] = hist[:-1].copy()

@@ -7,6 +7,7 @@ robots named in `train.robots`, re-registered when a checkpoint trained on one i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from m3po_learning.envs.byo import robot_task
 from m3po_learning.envs.dmc import PREFIX as DMC_PREFIX
 from m3po_learning.envs.dmc import REFERENCE_TASKS as DMC_TASKS
 from m3po_learning.envs.dmc import DmcEnv, check_dmc_name
+from m3po_learning.envs.drive import SEPARATOR, DriveError, split_drive
 from m3po_learning.envs.env import Env
 from m3po_learning.envs.paths import config_dir
 from m3po_learning.envs.randomization import (
@@ -61,7 +63,9 @@ def _unknown(name: str) -> TaskSetError:
     hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
     return TaskSetError(
         f"unknown task {name!r}; {hint}known tasks: {', '.join(list_tasks())} (and any "
-        "dm_control suite task as dmc/<domain>-<task>; `m3po tasks` lists them)"
+        "dm_control suite task as dmc/<domain>-<task>; any URDF robot task through a "
+        "position or velocity servo as <task>@position or <task>@velocity; `m3po tasks` "
+        "lists them)"
     )
 
 
@@ -74,10 +78,19 @@ def task_kind(name: str) -> str:
     Raises:
         TaskSetError: `name` is no task; a wrong "dmc/..." name gets the suite's task list.
     """
-    if name in BUILTIN_TASKS:
+    try:
+        base, drive = split_drive(name)
+    except DriveError as exc:
+        raise TaskSetError(str(exc)) from None
+    if base in BUILTIN_TASKS:
         return "builtin"
-    if name in _EXTRA_TASKS:
+    if base in _EXTRA_TASKS:
         return "registered"
+    if drive != "effort" and base.startswith(DMC_PREFIX):
+        raise TaskSetError(
+            f"task {name!r}: dm_control tasks keep their own actuators; the "
+            f"{SEPARATOR}position and {SEPARATOR}velocity drives apply to URDF robot tasks"
+        )
     if name.startswith(DMC_PREFIX):
         try:
             check_dmc_name(name)
@@ -88,11 +101,20 @@ def task_kind(name: str) -> str:
 
 
 def make_task(name: str) -> Task:
-    """A fresh task object for the URDF-robot task `name` (built-in or registered)."""
-    factory = BUILTIN_TASKS.get(name) or _EXTRA_TASKS.get(name)
+    """A fresh task object for the URDF-robot task `name` (built-in or registered).
+
+    "robot/task@position" and "robot/task@velocity" are the same task on a robot driven
+    through a position or velocity servo (`m3po_learning.envs.drive`).
+    """
+    task_kind(name)  # a wrong drive suffix is named
+    base, drive = split_drive(name)
+    factory = BUILTIN_TASKS.get(base) or _EXTRA_TASKS.get(base)
     if factory is None:
         raise _unknown(name)
-    return factory()
+    task = factory()
+    if drive != task.robot.drive:
+        task.robot = dataclasses.replace(task.robot, drive=drive)
+    return task
 
 
 def _resolve_randomization(

@@ -10,6 +10,7 @@ import mujoco
 import numpy as np
 
 from m3po_learning.envs.action import ActionSpec, JointLimit
+from m3po_learning.envs.drive import servo_gains
 from m3po_learning.envs.paths import urdf_path
 from m3po_learning.envs.urdf_info import UrdfError, UrdfJoint, read_urdf_joints
 
@@ -35,6 +36,7 @@ class RobotDescription:
     )
     # ^ free camera for render(): (lookat xyz, distance m, azimuth deg, elevation deg)
     goal_marker: bool = False  # add a red sphere (a mocap body) that shows the goal
+    drive: str = "effort"  # the joints' command interface (m3po_learning.envs.drive)
 
     def urdf_file(self) -> Path:
         """Resolved URDF path: built-ins from the urdf directory, users' files as given."""
@@ -90,10 +92,12 @@ def _add_scenery(spec: mujoco.MjSpec) -> None:
 
 
 def build_model(desc: RobotDescription) -> tuple[mujoco.MjModel, list[UrdfJoint]]:
-    """Compile `desc` into an MjModel with one `general` motor per actuated joint.
+    """Compile `desc` into an MjModel with one `general` actuator per actuated joint.
 
-    The motor's gear is the joint's URDF effort limit and its control range is [-1, 1], so a
-    normalised action of 1 is the full rated torque (force for prismatic joints).
+    Effort drive: the motor's gear is the joint's URDF effort limit and its control range is
+    [-1, 1], so a normalised action of 1 is the full rated torque (force for prismatic
+    joints). Position and velocity drives: a servo whose control is the setpoint, with the
+    gains of `drive.servo_gains`, its force clamped to the effort limit.
     """
     path = desc.urdf_file()
     joints = read_urdf_joints(path)
@@ -118,9 +122,16 @@ def build_model(desc: RobotDescription) -> tuple[mujoco.MjModel, list[UrdfJoint]
             )
         spec_joints[name].armature = desc.armature
         act = spec.add_actuator(name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
-        act.gear[0] = info.effort
-        act.ctrlrange = [-1.0, 1.0]
-        act.ctrllimited = True
+        if desc.drive == "effort":
+            act.gear[0] = info.effort
+            act.ctrlrange = [-1.0, 1.0]
+            act.ctrllimited = True
+        else:  # a servo on the setpoint; gains set once the model knows its inertia
+            act.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+            act.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+            act.ctrllimited = False
+            act.forcerange = [-info.effort, info.effort]
+            act.forcelimited = True
     body_names = {b.name for b in spec.bodies}
     for frame in desc.frames:
         if frame not in body_names:
@@ -144,7 +155,24 @@ def build_model(desc: RobotDescription) -> tuple[mujoco.MjModel, list[UrdfJoint]
         model = spec.compile()
     except ValueError as exc:
         raise UrdfError(f"MuJoCo cannot compile URDF {str(path)!r}: {exc}") from exc
+    if desc.drive != "effort":
+        _set_servo_gains(model, desc)
     return model, joints
+
+
+def _set_servo_gains(model: mujoco.MjModel, desc: RobotDescription) -> None:
+    """Gains of the position/velocity servos, from the limits and the reference inertia."""
+    names = desc.actuated_joints
+    dofs = [int(model.jnt_dofadr[model.joint(n).id]) for n in names]
+    kp, kd = servo_gains(desc.drive, model.dof_M0[dofs] + model.dof_armature[dofs])
+    # Velocity: the setpoint's gain adds the joint's viscous damping, so the servo reaches
+    # the setpoint instead of settling short of it (as a servo with integral action would).
+    damping = model.dof_damping[dofs]
+    for i, n in enumerate(names):
+        a = model.actuator(n).id
+        gain = kp[i] if desc.drive == "position" else kd[i] + damping[i]
+        model.actuator_gainprm[a, 0] = gain
+        model.actuator_biasprm[a, :3] = (0.0, -kp[i], -kd[i])
 
 
 @dataclass
@@ -155,6 +183,7 @@ class Robot:
     """
 
     desc: RobotDescription
+    control_dt: float = 0.02  # s per action: sets the position drive's step
     model: mujoco.MjModel = field(init=False)
     data: mujoco.MjData = field(init=False)
 
@@ -196,7 +225,9 @@ class Robot:
     @property
     def action_spec(self) -> ActionSpec:
         """The actuated joints' limits in action order: what an action of 1 means."""
-        return ActionSpec.from_limits(self.actuated_joints, self._limits)
+        return ActionSpec.from_limits(
+            self.actuated_joints, self._limits, self.desc.drive, self.control_dt
+        )
 
     def nstep(self, control_dt: float) -> int:
         """Physics steps per control period; `control_dt` must be a multiple of the timestep."""
