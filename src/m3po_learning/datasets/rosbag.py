@@ -4,7 +4,8 @@ Per bag: stream the mapped topics (joint states, commands, task inputs), put the
 clock, align them on the controller's ticks, split episodes at gaps, resets and
 terminations, and build each tick's observation with the task's `ObservationSpec` (the
 controller's own builder). Actions are the recorded efforts divided by the joints' effort
-limits; rewards are recomputed by the task from the state each action led to.
+limits (for a position or velocity drive, `robot/task@position`, the recorded setpoints turned
+back into actions at that tick's joint positions: `ActionSpec.command_to_action`); rewards are recomputed by the task from the state each action led to.
 """
 
 from __future__ import annotations
@@ -350,14 +351,23 @@ def _episodes(
         x = tl.values[np.maximum(ticks.inputs[k], 0)]
         jump |= np.linalg.norm(np.diff(x, axis=0), axis=1) > options.max_input_jump
     starts[1:] |= jump
-    efforts = cmd.values[ticks.command]
-    clipped = view.action_spec.saturated(efforts)
-    actions = view.action_spec.to_action(efforts)
+    commands = cmd.values[ticks.command]
+    spec = view.action_spec
+    if spec.drive == "effort":
+        clipped = spec.saturated(commands)
+        actions = spec.to_action(commands)
+    else:  # setpoints: the action is relative to where the joints were at that tick
+        cols = [list(view.state_joints).index(n) for n in spec.names]
+        q_act = P[sidx][:, cols]
+        raw = commands - q_act if spec.drive == "position" else commands
+        clipped = np.abs(raw) > spec.scale + 1e-9
+        actions = spec.command_to_action(commands, q_act)
     n_clipped = int(clipped.any(axis=1)[ticks.valid].sum())
     if ticks.valid.sum() and n_clipped > options.clip_warn_frac * ticks.valid.sum():
         bag.warn(
             f"bag {name}: {n_clipped} of {int(ticks.valid.sum())} commands exceed the "
-            f"effort limits {view.action_spec.effort_max.tolist()} and were clipped to [-1, 1]"
+            f"{spec.drive} drive's action range {spec.scale.tolist()} ({spec.units}) and were "
+            "clipped to [-1, 1]"
         )
     build = view.obs_spec.build
     joints = view.state_joints

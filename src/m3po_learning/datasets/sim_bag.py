@@ -119,9 +119,10 @@ def write_sim_bag(
                 )
             )
         action = np.asarray(policy(obs), np.float64)
+        q_act = pos[[list(names).index(n) for n in action_spec.names]]
         cmd = T["std_msgs/msg/Float64MultiArray"](
             layout=T["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0),
-            data=action_spec.to_effort(action),
+            data=action_spec.to_command(np.clip(action, -1.0, 1.0), q_act),  # the drive's units
         )
         # causal: the controller answers the state it received, after its compute latency
         records.append(

@@ -35,6 +35,16 @@ def test_bag_transitions_equal_env_rollout(tmp_path, storage):
     assert ds.stats["messages"] == roll["messages"]
 
 
+@pytest.mark.parametrize("task", ["arm2/reach@position", "arm2/reach@velocity"])
+def test_setpoint_bags_give_back_the_actions(tmp_path, task):
+    """A position/velocity robot's bag records setpoints; actions come back relative to q."""
+    roll = write_sim_bag(tmp_path / "bag", task, 160, seed=2)
+    ds = load_bag_dataset([tmp_path / "bag"], task, progress=False)
+    (e,) = [e for e in ds.episodes if len(e) == 149]
+    np.testing.assert_allclose(e.action, np.clip(roll["action"][:149], -1, 1), atol=1e-6)
+    np.testing.assert_allclose(e.obs, roll["obs"][:150], atol=1e-5)
+
+
 def test_fixed_rate_and_gaps(tmp_path):
     opts = SimBagOptions(episode_steps=100, gap_after_episode_s=0.5)
     write_sim_bag(tmp_path / "bag", TASK, 200, seed=1, options=opts)
