@@ -5,7 +5,8 @@ clock, align them on the controller's ticks, split episodes at gaps, resets and
 terminations, and build each tick's observation with the task's `ObservationSpec` (the
 controller's own builder). Actions are the recorded efforts divided by the joints' effort
 limits (for a position or velocity drive, `robot/task@position`, the recorded setpoints turned
-back into actions at that tick's joint positions: `ActionSpec.command_to_action`); rewards are recomputed by the task from the state each action led to.
+back into actions at that tick's joint positions: `ActionSpec.command_to_action`); rewards
+are recomputed by the task from the state each action led to.
 """
 
 from __future__ import annotations
