@@ -26,6 +26,7 @@ for sub in sorted({p.rsplit("/", 1)[0] for p in _tree("config", "**/*.yaml")}):
 LEARNING = [
     "torch==2.13.0",
     "numpy>=2.0",
+    "transforms3d>=0.4",
     "mujoco==3.17.0",
     "dm-control==1.0.50",  # needs exactly this mujoco
     "safetensors>=0.4",

@@ -74,6 +74,7 @@ class TaskContext:
     joint_names: tuple[str, ...]  # actuated joints, command order
     action_spec: ActionSpec  # action <-> the drive's command, the limits safety enforces
     safety: SafetyLayer | SetpointSafetyLayer
+    urdf: str = ""  # the robot's URDF (its root link is the base frame); "" for dm_control
 
 
 def observation_mismatch(stored, current) -> str:
@@ -132,7 +133,11 @@ def build_contexts(
         if safety is None:
             safety = make_safety_layer(action_spec, safety_config)
             safety_by_joints[(joints, action_spec.drive)] = safety
-        out[spec.task] = TaskContext(spec.task, env.observation_spec, joints, action_spec, safety)
+        robot = getattr(getattr(env, "task", None), "robot", None)
+        urdf = str(robot.urdf_file()) if robot is not None else ""
+        out[spec.task] = TaskContext(
+            spec.task, env.observation_spec, joints, action_spec, safety, urdf
+        )
         env.close()
     return out
 

@@ -44,6 +44,15 @@ from m3po_ros.tick_stats import TickClock, TickStats
 SWAP_ERRORS = (RuntimeError, ValueError, OSError)
 
 
+def task_frames(urdf: str, static_transforms: str):
+    """The FrameTree of a task's robot (None for dm_control tasks: inputs taken as sent)."""
+    from m3po_learning.frames import FrameTree
+
+    if not urdf:
+        return None
+    return FrameTree.for_urdf(urdf, static_transforms)
+
+
 def set_realtime_switch_interval() -> None:
     """Let the control thread get the GIL back within 0.5 ms (default 5 ms) from loader threads."""
     sys.setswitchinterval(0.0005)
@@ -70,7 +79,7 @@ class ControllerNode(LifecycleNode):
         self._startup_checkpoint = self.params.checkpoint
         self.roots: tuple = ()
         self.loop: ControlLoop | None = None
-        self.sensors = SensorInputs(self.params.input_frame)
+        self.sensors = SensorInputs()  # frames set on configure (the task's URDF)
         self.add_post_set_parameters_callback(self._on_params_set)
         self.estop_latch = EStopLatch()
         self.tick_log = TickLog(self.get_logger())
@@ -165,11 +174,13 @@ class ControllerNode(LifecycleNode):
             interface = resolve_interface(
                 p.command_interface, loop.context.action_spec.drive, loop.task
             )
+            frames = task_frames(loop.context.urdf, p.static_transforms)
         except ValueError as exc:
             self.get_logger().error(f"cannot configure: {exc}")
             return TransitionCallbackReturn.FAILURE
         self.command_order = order
         self.command_interface = interface
+        self.sensors.frames = frames
         loop.set_estop(self.estop_latch.engaged)  # a latched e-stop survives a reconfigure
         self.loop = loop
         self.loader.current = str(loop.agent.checkpoint_path)
@@ -217,6 +228,11 @@ class ControllerNode(LifecycleNode):
             f"topics: in {ins}; commands out {self._cmd_pub.topic_name} ({interface}, "
             f"{msg_type.__name__}; joints {joints})"
         )
+        if frames is not None and inputs:
+            self.get_logger().info(
+                f"task inputs read in the base frame {frames.base!r}; accepted frames: "
+                f"{', '.join(frames.frames)} (static_transforms adds more)"
+            )
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -343,8 +359,6 @@ class ControllerNode(LifecycleNode):
         for p in params:  # the rest take effect on the next configure
             if p.name == "planner_budget_fraction" and self.loop is not None:
                 self.loop.budget_fraction = float(p.value)
-            elif p.name == "input_frame":
-                self.sensors.frame = str(p.value)
 
     # -- hot swap --------------------------------------------------------------------------
     def _on_checkpoint(self, msg: String) -> None:

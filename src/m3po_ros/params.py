@@ -176,8 +176,12 @@ class ControllerParams:
         0.95,
     )
     planner_overrides: str = param("", "space-separated planner overrides, e.g. planner.horizon=3")
-    input_frame: str = param(
-        "world", "frame_id task inputs (goal points) must carry; empty frame_ids are accepted"
+    static_transforms: str = param(
+        "world: 0 0 0 0 0 0",
+        "poses of extra frames in the task's base frame (its URDF root link), 'frame: x y z "
+        "roll pitch yaw' or 'frame: x y z qw qx qy qz', ';'-separated; task inputs (goals) "
+        "in these frames, the base frame or the URDF's fixed links are transformed into the "
+        "base frame, any other frame is refused",
     )
     sensor_timeout_s: float = param(
         0.1, "joint_states older than this trips the watchdog", 0.001, 10.0
@@ -278,7 +282,9 @@ class SimParams:
     transitions_topic: str = param(
         topics.TRANSITIONS, "topic of the episodes sent with publish_transitions", topic="required"
     )
-    frame_id: str = param("world", "frame of the published goal point")
+    frame_id: str = param(
+        "", "frame of the published goal point; empty = the robot's base frame (URDF root link)"
+    )
     diagnostics_period_s: float = param(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
 
     def __post_init__(self) -> None:

@@ -31,6 +31,16 @@ from m3po_ros.qos import COMMAND_QOS, ROBOT_DESCRIPTION_QOS, SENSOR_QOS, TRANSIT
 from m3po_ros.transitions import Episode, episode_to_msg
 
 
+def base_frame(env) -> str:
+    """The URDF root link of `env`'s robot ("" for dm_control tasks)."""
+    robot = getattr(getattr(env, "task", None), "robot", None)
+    if robot is None:
+        return ""
+    from m3po_learning.frames import urdf_static_frames
+
+    return urdf_static_frames(robot.urdf_file())[0]
+
+
 def sim_time_msg(seconds: float):
     """builtin_interfaces/Time for `seconds` of sim time."""
     from builtin_interfaces.msg import Time
@@ -141,6 +151,9 @@ class SimNode(Node):
         self.env = make_env(task, seed=self.params.seed, randomize=self.params.randomize)
         self.task = task
         self.action_spec = self.env.action_spec
+        # Goals are the env's world coordinates, where the URDF root sits at the origin: the
+        # robot's base frame, named after that link.
+        self.goal_frame = self.params.frame_id or base_frame(self.env)
         self.get_logger().info(
             f"simulating {task}: joints {list(self.env.spec.joint_names)}, "
             f"dt {self.env.spec.control_dt} s, randomize={self.params.randomize}, "
@@ -285,7 +298,7 @@ class SimNode(Node):
         # as of the joint state's stamp (StampedInputs) then never pairs states across steps.
         for name, value in self.env.task_inputs().items():
             if name in self._input_pubs:
-                self._input_pubs[name].publish(make_point(value, self.params.frame_id, stamp))
+                self._input_pubs[name].publish(make_point(value, self.goal_frame, stamp))
         names, pos, vel, eff = self.env.joint_state()
         self._js_pub.publish(make_joint_state(names, pos, vel, eff, stamp))
         if self.params.publish_observation:

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from m3po_ros.control_loop import SensorSnapshot
 from m3po_ros.conversions import MessageError, joint_state_to_dicts, point_to_array
+
+if TYPE_CHECKING:
+    from m3po_learning.frames import FrameTree
 
 DEPTH = 8  # goals kept per input: enough for a goal stream a few times the joint rate
 
@@ -65,12 +69,12 @@ class SensorInputs:
     stores one tuple or appends to a bounded deque, both atomic under the GIL.
     """
 
-    def __init__(self, frame: str = "") -> None:
-        """No readings yet; inputs must carry frame_id `frame` (or none; "" checks nothing)."""
+    def __init__(self, frames: FrameTree | None = None) -> None:
+        """No readings yet; inputs are read into the base frame of `frames` (None: as sent)."""
         self._joint: tuple = (None, {}, {}, 0)  # (arrival monotonic s, q, v, stamp ns)
         self.inputs = StampedInputs()
-        self.frame = frame
-        self.frame_errors = 0  # task-input messages dropped for a wrong frame_id
+        self.frames = frames
+        self.frame_errors = 0  # task-input messages dropped for a frame without a transform
 
     def on_joint_state(self, msg) -> None:
         """Store a sensor_msgs/JointState; raises conversions.MessageError when malformed."""
@@ -78,20 +82,25 @@ class SensorInputs:
         self._joint = (time.monotonic(), positions, velocities, stamp_ns(msg.header.stamp))
 
     def on_point(self, name: str, msg) -> None:
-        """Store a geometry_msgs/PointStamped of task input `name`.
+        """Store a geometry_msgs/PointStamped of task input `name`, in the base frame.
+
+        An empty frame_id is the base frame; any other frame is transformed with its static
+        transform (`m3po_learning.frames.FrameTree`).
 
         Raises:
-            MessageError: its frame_id is neither empty nor `frame` (the point is dropped:
-                a goal in a camera frame read as world coordinates would send the arm astray).
+            MessageError: no transform is known for its frame_id (the point is dropped: a
+                goal in a camera frame read as base coordinates would send the arm astray).
         """
-        frame = msg.header.frame_id
-        if self.frame and frame and frame != self.frame:
-            self.frame_errors += 1
-            raise MessageError(
-                f"task input {name!r} in frame {frame!r}, expected {self.frame!r}: dropped "
-                "(no transform is applied; publish it in the expected frame)"
-            )
-        self.inputs.add(name, stamp_ns(msg.header.stamp), point_to_array(msg))
+        from m3po_learning.frames import FrameError
+
+        xyz = point_to_array(msg)
+        if self.frames is not None:
+            try:
+                xyz = self.frames.point_to_base(msg.header.frame_id, xyz)
+            except FrameError as exc:
+                self.frame_errors += 1
+                raise MessageError(f"task input {name!r} dropped: {exc}") from None
+        self.inputs.add(name, stamp_ns(msg.header.stamp), xyz)
 
     def snapshot(self) -> SensorSnapshot:
         """The latest joint state with each input as of its stamp."""

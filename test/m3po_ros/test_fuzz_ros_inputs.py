@@ -39,6 +39,7 @@ from ros_harness import Ros, get_state, set_param
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, MultiArrayLayout
 
+from m3po_learning.frames import FrameTree
 from m3po_ros.control_loop import SensorSnapshot, load_control_loop
 from m3po_ros.controller_node import ControllerNode
 from m3po_ros.conversions import MessageError, joint_state_to_dicts
@@ -355,13 +356,14 @@ def points(draw, usable: bool = False) -> PointStamped:
 @given(msgs=st.lists(points(), min_size=1, max_size=4), js_stamp=stamps)
 def test_goal_points_any_frame_and_value(msgs, js_stamp):
     """Goals with NaN/Inf, any frame, any stamp: stored as sent or refused for their frame."""
-    sensors = SensorInputs("world")
+    sensors = SensorInputs(FrameTree("base_link", {"world": np.eye(4)}))
     stored = []
     for msg in msgs:
         taken = verdict(
             "ros/goal", lambda m=msg: sensors.on_point("goal", m) or True, (MessageError,)
         )
-        assert bool(taken) == (msg.header.frame_id in ("", "world")), msg.header.frame_id
+        accepted = msg.header.frame_id in ("", "world", "base_link")
+        assert bool(taken) == accepted, msg.header.frame_id
         if taken:
             stored.append((stamp_ns(msg.header.stamp), msg.point))
     assert sensors.frame_errors == len(msgs) - len(stored)
@@ -412,7 +414,7 @@ def loops(reach_checkpoint):
 def test_control_loop_tick_any_sensor_input(loops, usable, others, order, planner, delay):
     """Whatever JointState and goals arrive, tick() returns a finite command within limits."""
     loop = loops[planner]
-    sensors = SensorInputs("world")
+    sensors = SensorInputs(FrameTree("base_link", {"world": np.eye(4)}))
     events = [*others, *usable]  # the usable readings last (newest), or anywhere
     if order.random() < 0.5:
         order.shuffle(events)
@@ -672,5 +674,4 @@ def test_node_parameter_service_refuses_bad_values(param_node, name_value):
         assert after == before or (after != after and before != before)
     for f in fields(ControllerParams):  # every stored value is still a valid one
         check_value(ControllerParams, f.name, node.get_parameter(f.name).value)
-    assert node.sensors.frame == node.get_parameter("input_frame").value
     assert get_state(ros, "/controller") == "unconfigured"

@@ -51,17 +51,24 @@ def test_history_is_bounded():
     assert inputs.as_of(1).keys() == {"goal"}
 
 
-def test_a_goal_in_another_frame_is_dropped_and_counted():
+def test_goals_are_read_in_the_base_frame_and_unknown_frames_dropped():
+    from m3po_learning.frames import FrameTree, transform
     from m3po_ros.conversions import MessageError, make_point
     from m3po_ros.stamped_inputs import SensorInputs
 
-    sensors = SensorInputs("world")
-    sensors.on_point("goal", make_point([0.1, 0.2, 0.3], "world"))
-    sensors.on_point("goal", make_point([0.4, 0.5, 0.6], ""))  # no frame: accepted
-    with pytest.raises(MessageError, match="frame 'camera', expected 'world'"):
-        sensors.on_point("goal", make_point([9.0, 9.0, 9.0], "camera"))
+    # a camera 1 m above the base, turned a quarter turn about z
+    camera = transform([0.0, 0.0, 1.0], [0.0, 0.0, np.pi / 2])
+    sensors = SensorInputs(FrameTree("base_link", {"camera": camera}))
+    sensors.on_point("goal", make_point([0.1, 0.2, 0.3], "base_link"))
+    np.testing.assert_allclose(sensors.snapshot().inputs["goal"], [0.1, 0.2, 0.3])
+    sensors.on_point("goal", make_point([0.4, 0.5, 0.6], ""))  # no frame: the base frame
+    np.testing.assert_allclose(sensors.snapshot().inputs["goal"], [0.4, 0.5, 0.6])
+    sensors.on_point("goal", make_point([0.2, 0.0, 0.0], "camera"))
+    np.testing.assert_allclose(sensors.snapshot().inputs["goal"], [0.0, 0.2, 1.0], atol=1e-12)
+    with pytest.raises(MessageError, match="frame 'map'.*known frames: base_link, camera"):
+        sensors.on_point("goal", make_point([9.0, 9.0, 9.0], "map"))
     assert sensors.frame_errors == 1
-    np.testing.assert_array_equal(sensors.snapshot().inputs["goal"], [0.4, 0.5, 0.6])
-    sensors.frame = ""  # frames not checked
-    sensors.on_point("goal", make_point([9.0, 9.0, 9.0], "camera"))
+    np.testing.assert_allclose(sensors.snapshot().inputs["goal"], [0.0, 0.2, 1.0], atol=1e-12)
+    sensors.frames = None  # a dm_control task: inputs as sent
+    sensors.on_point("goal", make_point([9.0, 9.0, 9.0], "map"))
     assert sensors.snapshot().inputs["goal"][0] == 9.0

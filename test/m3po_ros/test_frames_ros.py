@@ -1,0 +1,72 @@
+"""Goals in other frames, over DDS: transformed into the task's base frame or refused.
+
+The sim node stamps goals in the robot's base frame (the URDF root link, `base_link`), the
+controller reads goals in that frame, in `world` (identity by default, as in simulation) or
+in any frame given by `static_transforms`, and drops goals in an unknown frame with a
+counted, logged error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import SHIPPED_REACH
+from geometry_msgs.msg import PointStamped
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from ros_harness import wait_for
+
+from m3po_ros.controller_node import ControllerNode
+from m3po_ros.conversions import make_point
+from m3po_ros.sim_node import SimNode
+
+TASK = "arm2/reach"
+
+
+def _controller(ros, **params) -> ControllerNode:
+    values = {"checkpoint": str(SHIPPED_REACH), "task": TASK, "use_planner": False, **params}
+    node = ControllerNode(
+        context=ros.context,
+        node_name="controller",
+        parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
+    )
+    return ros.spin(node)
+
+
+def test_sim_goals_are_stamped_in_the_urdf_root_frame(ros):
+    goals = ros.collect(PointStamped, "goal", qos_profile_sensor_data)
+    ros.spin(
+        SimNode(
+            context=ros.context,
+            node_name="sim",
+            parameter_overrides=[Parameter("task", value=TASK)],
+        )
+    )
+    wait_for(lambda: len(goals) >= 3, 30, "goals")
+    assert {m.header.frame_id for _, m in goals} == {"base_link"}
+
+
+def test_goal_in_a_camera_frame_is_read_in_the_base_frame(ros):
+    # a camera 0.5 m above the base, yawed a quarter turn: its x axis is the base's y
+    node = _controller(ros, static_transforms="world: 0 0 0 0 0 0; cam: 0 0 0.5 0 0 1.5707963")
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.sensors.frames.base == "base_link"
+    pub = ros.publisher(PointStamped, "goal", qos_profile_sensor_data)
+
+    def goal():
+        return node.sensors.snapshot().inputs.get("goal")
+
+    wait_for(lambda: ros.probe.count_subscribers("/goal") > 0, 10, "controller subscription")
+    pub.publish(make_point([0.2, 0.0, -0.5], "cam"))
+    wait_for(lambda: goal() is not None, 10, "the goal")
+    np.testing.assert_allclose(goal(), [0.0, 0.2, 0.0], atol=1e-6)
+    pub.publish(make_point([0.9, 0.9, 0.9], "map"))  # no transform: dropped, counted
+    wait_for(lambda: node.sensors.frame_errors == 1, 10, "the refusal")
+    np.testing.assert_allclose(goal(), [0.0, 0.2, 0.0], atol=1e-6)
+    assert node.diagnostics_values()["input_frame_errors"] == 1
+
+
+def test_malformed_static_transforms_refused_at_configure(ros):
+    node = _controller(ros, static_transforms="cam: 0 0 0.5")
+    assert node.trigger_configure() != TransitionCallbackReturn.SUCCESS
+    assert node.loop is None
