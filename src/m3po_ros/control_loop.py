@@ -75,6 +75,7 @@ class TaskContext:
     action_spec: ActionSpec  # action <-> the drive's command, the limits safety enforces
     safety: SafetyLayer | SetpointSafetyLayer
     urdf: str = ""  # the robot's URDF (its root link is the base frame); "" for dm_control
+    pose_input: object = None  # tasks.reach.PoseInput of a pose task (a PoseStamped goal)
 
 
 def observation_mismatch(stored, current) -> str:
@@ -136,7 +137,13 @@ def build_contexts(
         robot = getattr(getattr(env, "task", None), "robot", None)
         urdf = str(robot.urdf_file()) if robot is not None else ""
         out[spec.task] = TaskContext(
-            spec.task, env.observation_spec, joints, action_spec, safety, urdf
+            spec.task,
+            env.observation_spec,
+            joints,
+            action_spec,
+            safety,
+            urdf,
+            getattr(getattr(env, "task", None), "pose_input", None),
         )
         env.close()
     return out

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PointStamped
+from geometry_msgs.msg import PointStamped, PoseStamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
@@ -200,11 +200,23 @@ class ControllerNode(LifecycleNode):
             self.create_subscription(String, "~/checkpoint", self._on_checkpoint, 10),
             self.create_subscription(Bool, "~/estop", self._on_estop, 10),
         ]
+        # Pose goals (PoseStamped, e.g. arm7/reach_pose) give several inputs at once; every
+        # other input is a PointStamped topic of its own name.
+        poses = {c.pose_input.topic: c.pose_input for c in loop.contexts.values() if c.pose_input}
+        from_poses = {n for pi in poses.values() for n in (pi.point, *(a for a, _ in pi.axes))}
         inputs = sorted({n for c in loop.contexts.values() for n in c.obs_spec.input_names})
         for name in inputs:
+            if name in from_poses:
+                continue
             self._subs.append(
                 self.create_subscription(
                     PointStamped, name, functools.partial(self._on_input, name), SENSOR_QOS
+                )
+            )
+        for topic, pose_input in sorted(poses.items()):
+            self._subs.append(
+                self.create_subscription(
+                    PoseStamped, topic, functools.partial(self._on_pose, pose_input), SENSOR_QOS
                 )
             )
         if p.follow_learner:
@@ -221,7 +233,9 @@ class ControllerNode(LifecycleNode):
         )
         # Resolved names (namespace and remaps applied): what the robot must publish/take.
         ins = ", ".join(
-            s.topic_name for s in self._subs if s.msg_type in (JointState, PointStamped)
+            s.topic_name
+            for s in self._subs
+            if s.msg_type in (JointState, PointStamped, PoseStamped)
         )
         joints = ",".join(self.command_order.joints or self.loop.context.joint_names)
         self.get_logger().info(
@@ -325,6 +339,12 @@ class ControllerNode(LifecycleNode):
     def _on_input(self, name: str, msg: PointStamped) -> None:
         try:
             self.sensors.on_point(name, msg)
+        except MessageError as exc:
+            self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
+
+    def _on_pose(self, pose_input, msg: PoseStamped) -> None:
+        try:
+            self.sensors.on_pose(pose_input, msg)
         except MessageError as exc:
             self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
 

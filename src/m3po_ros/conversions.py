@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from geometry_msgs.msg import PointStamped
+from geometry_msgs.msg import PointStamped, PoseStamped
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -65,6 +65,26 @@ def make_point(xyz: Sequence[float], frame_id: str = "world", stamp=None) -> Poi
         msg.header.stamp = stamp
     msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
     return msg
+
+
+def make_pose(
+    xyz: Sequence[float], quat_wxyz: Sequence[float], frame_id: str = "", stamp=None
+) -> PoseStamped:
+    """A PoseStamped at `xyz` (3,) with orientation `quat_wxyz` (4,, w first) in `frame_id`."""
+    msg = PoseStamped()
+    msg.header.frame_id = frame_id
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in xyz)
+    o = msg.pose.orientation
+    o.w, o.x, o.y, o.z = (float(v) for v in quat_wxyz)
+    return msg
+
+
+def pose_to_arrays(msg: PoseStamped) -> tuple[np.ndarray, np.ndarray]:
+    """(position (3,), quaternion wxyz (4,)) of a PoseStamped, float64."""
+    p, o = msg.pose.position, msg.pose.orientation
+    return np.array([p.x, p.y, p.z], np.float64), np.array([o.w, o.x, o.y, o.z], np.float64)
 
 
 def command_to_msg(effort: np.ndarray, joint_names: Sequence[str] = ()) -> Float64MultiArray:

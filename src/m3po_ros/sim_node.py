@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PointStamped
+from geometry_msgs.msg import PointStamped, PoseStamped
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
@@ -21,6 +21,7 @@ from m3po_ros.conversions import (
     array_to_msg,
     make_joint_state,
     make_point,
+    make_pose,
     msg_to_command,
     trajectory_to_setpoint,
 )
@@ -86,10 +87,20 @@ class SimNode(Node):
         self._wall_start = time.monotonic()
         self._build_env(self.params.task)
         self._js_pub = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
+        # A pose goal (arm7/reach_pose) goes out as one PoseStamped; its derived points not.
+        self._pose_input = getattr(getattr(self.env, "task", None), "pose_input", None)
+        derived = set()
+        self._pose_pub = None
+        if self._pose_input is not None:
+            pi = self._pose_input
+            derived = {pi.point, *(name for name, _ in pi.axes)}
+            self._pose_pub = self.create_publisher(PoseStamped, pi.topic, SENSOR_QOS)
         self._input_pubs = {
             name: self.create_publisher(PointStamped, name, SENSOR_QOS)
             for name in self.env.observation_spec.input_names
+            if name not in derived
         }
+        self._derived_inputs = derived
         self._reward_pub = self.create_publisher(Float64, "~/reward", 10)
         self._return_pub = self.create_publisher(Float64, "~/episode_return", 10)
         self._obs_pub = self.create_publisher(Float64MultiArray, "~/observation", 10)
@@ -189,8 +200,9 @@ class SimNode(Node):
             return
         if (
             tuple(env.spec.joint_names) != tuple(self.env.spec.joint_names)
-            or set(env.observation_spec.input_names) - set(self._input_pubs)
+            or set(env.observation_spec.input_names) - set(self._input_pubs) - self._derived_inputs
             or env.action_spec.drive != self.action_spec.drive
+            or getattr(env.task, "pose_input", None) != self._pose_input
         ):
             self.get_logger().error(
                 f"task switch refused: {msg.data!r} is not a task of this robot "
@@ -299,6 +311,9 @@ class SimNode(Node):
         for name, value in self.env.task_inputs().items():
             if name in self._input_pubs:
                 self._input_pubs[name].publish(make_point(value, self.goal_frame, stamp))
+        if self._pose_pub is not None:
+            xyz, quat = self.env.task.goal_pose()
+            self._pose_pub.publish(make_pose(xyz, quat, self.goal_frame, stamp))
         names, pos, vel, eff = self.env.joint_state()
         self._js_pub.publish(make_joint_state(names, pos, vel, eff, stamp))
         if self.params.publish_observation:

@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from m3po_ros.control_loop import SensorSnapshot
-from m3po_ros.conversions import MessageError, joint_state_to_dicts, point_to_array
+from m3po_ros.conversions import (
+    MessageError,
+    joint_state_to_dicts,
+    point_to_array,
+    pose_to_arrays,
+)
 
 if TYPE_CHECKING:
     from m3po_learning.frames import FrameTree
@@ -101,6 +106,31 @@ class SensorInputs:
                 self.frame_errors += 1
                 raise MessageError(f"task input {name!r} dropped: {exc}") from None
         self.inputs.add(name, stamp_ns(msg.header.stamp), xyz)
+
+    def on_pose(self, pose_input, msg) -> None:
+        """Store a geometry_msgs/PoseStamped goal as the points of `pose_input`, in the base.
+
+        `pose_input` is the task's `PoseInput` (e.g. arm7/reach_pose: the goal position and
+        points along the goal's x and z axes), so the observation is the env's.
+
+        Raises:
+            MessageError: no transform is known for its frame_id, or the orientation is no
+                rotation (zero or non-finite quaternion); the pose is dropped.
+        """
+        from transforms3d.quaternions import quat2mat
+
+        from m3po_learning.frames import FrameError, FrameTree
+
+        xyz, quat = pose_to_arrays(msg)
+        frames = self.frames or FrameTree("")
+        try:
+            xyz, quat = frames.pose_to_base(msg.header.frame_id, xyz, quat)
+        except FrameError as exc:
+            self.frame_errors += 1
+            raise MessageError(f"pose input {pose_input.topic!r} dropped: {exc}") from None
+        stamp = stamp_ns(msg.header.stamp)
+        for name, value in pose_input.points(xyz, quat2mat(quat)).items():
+            self.inputs.add(name, stamp, value)
 
     def snapshot(self) -> SensorSnapshot:
         """The latest joint state with each input as of its stamp."""

@@ -17,7 +17,7 @@ TASKS = m3po_gym.suite_tasks()
 
 
 def test_every_suite_task_is_registered():
-    assert len(TASKS) == 22  # 13 built-in robot tasks + 9 DMControl reference tasks
+    assert len(TASKS) == 23  # 14 built-in robot tasks + 9 DMControl reference tasks
     for task in TASKS:
         assert m3po_gym.env_id(task) in gym.registry, task
     assert m3po_gym.env_id("arm2/reach") == "m3po/arm2-reach-v0"

@@ -70,3 +70,31 @@ def test_malformed_static_transforms_refused_at_configure(ros):
     node = _controller(ros, static_transforms="cam: 0 0 0.5")
     assert node.trigger_configure() != TransitionCallbackReturn.SUCCESS
     assert node.loop is None
+
+
+def test_pose_goal_reaches_the_controller_as_the_envs_points(ros, tmp_path):
+    """arm7/reach_pose: the sim's PoseStamped goal gives the controller the env's inputs."""
+    from conftest import make_random_checkpoint
+    from geometry_msgs.msg import PoseStamped
+
+    task = "arm7/reach_pose"
+    poses = ros.collect(PoseStamped, "goal_pose", qos_profile_sensor_data)
+    sim = ros.spin(
+        SimNode(
+            context=ros.context,
+            node_name="sim",
+            parameter_overrides=[Parameter("task", value=task), Parameter("seed", value=7)],
+        )
+    )
+    ckpt = make_random_checkpoint(tmp_path / "pose", [task])
+    node = _controller(ros, checkpoint=str(ckpt), task=task)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    topics = {s.topic_name for s in node._subs}
+    assert "/goal_pose" in topics and "/goal" not in topics and "/goal_x" not in topics
+    wait_for(lambda: len(poses) >= 2, 30, "pose goals")
+    assert poses[-1][1].header.frame_id == "base_link"
+    wait_for(lambda: "goal_z" in node.sensors.snapshot().inputs, 10, "the pose inputs")
+    got, want = node.sensors.snapshot().inputs, sim.env.task_inputs()
+    assert set(want) == {"goal", "goal_x", "goal_z"}
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], atol=1e-9, err_msg=name)

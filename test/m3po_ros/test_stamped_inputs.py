@@ -72,3 +72,28 @@ def test_goals_are_read_in_the_base_frame_and_unknown_frames_dropped():
     sensors.frames = None  # a dm_control task: inputs as sent
     sensors.on_point("goal", make_point([9.0, 9.0, 9.0], "map"))
     assert sensors.snapshot().inputs["goal"][0] == 9.0
+
+
+def test_pose_goals_become_the_tasks_points_in_the_base_frame():
+    from transforms3d.euler import euler2mat, euler2quat
+
+    from m3po_learning.envs.tasks.reach import PoseInput
+    from m3po_learning.frames import FrameTree, transform
+    from m3po_ros.conversions import MessageError, make_pose
+    from m3po_ros.stamped_inputs import SensorInputs
+
+    pose_input = PoseInput("goal_pose", "goal", (("goal_x", (0.1, 0, 0)), ("goal_z", (0, 0, 0.1))))
+    table = transform([1.0, 0.0, 0.0], [0.0, 0.0, np.pi])  # turned half a turn about z
+    sensors = SensorInputs(FrameTree("base_link", {"table": table}))
+    quat = euler2quat(0.0, np.pi / 2, 0.0)  # the goal's x axis points down
+    sensors.on_pose(pose_input, make_pose([0.2, 0.0, 0.3], quat, "table"))
+    got = sensors.snapshot().inputs
+    rot = euler2mat(0.0, 0.0, np.pi) @ euler2mat(0.0, np.pi / 2, 0.0)
+    np.testing.assert_allclose(got["goal"], [0.8, 0.0, 0.3], atol=1e-12)
+    np.testing.assert_allclose(got["goal_x"], got["goal"] + rot @ [0.1, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(got["goal_x"], [0.8, 0.0, 0.2], atol=1e-12)
+    np.testing.assert_allclose(got["goal_z"], got["goal"] + rot @ [0, 0, 0.1], atol=1e-12)
+    with pytest.raises(MessageError, match="no direction"):
+        sensors.on_pose(pose_input, make_pose([0, 0, 0], [0, 0, 0, 0], "base_link"))
+    with pytest.raises(MessageError, match="frame 'cam'"):
+        sensors.on_pose(pose_input, make_pose([0, 0, 0], [1, 0, 0, 0], "cam"))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from m3po_learning.envs.robots import acrobot, arm2, arm7, cartpole, pendulum
 from m3po_learning.envs.tasks.base import Task
-from m3po_learning.envs.tasks.reach import ReachTask, Workspace
+from m3po_learning.envs.tasks.reach import ReachPoseTask, ReachTask, Workspace
 from m3po_learning.envs.tasks.swing import SwingTask
 
 _ARM2_GOALS = Workspace(center=(0.0, 0.0, arm2.PLANE_HEIGHT_M), r_min=0.12, r_max=0.5, planar=True)
@@ -24,6 +24,22 @@ _ARM_TEXT = {
     "hold": "hold the end effector still against random pushes",
 }
 _ARM_LENGTH = {"reach": 150, "track": 250, "trajectory": 250, "hold": 200}
+
+
+def _arm7_pose() -> Task:
+    return ReachPoseTask(
+        robot=arm7.ROBOT,
+        episode_length=200,
+        description="move the tool to a random pose (position and orientation)",
+        frame=arm7.TOOL,
+        joints=arm7.JOINTS,
+        workspace=_ARM7_GOALS,
+        mode="reach",
+        goal_radius=0.03,
+        margin=0.4,
+        axis_frames=(arm7.TOOL_X, arm7.TOOL_Z),
+        axis_m=arm7.TOOL_AXIS_M,
+    )
 
 
 def _swing(robot, poles, upright_offset, balance, cart="", start_down=False) -> Callable[[], Task]:
@@ -101,4 +117,5 @@ BUILTIN_TASKS: dict[str, Callable[[], Task]] = {
     "arm7/track": _arm7("track"),
     "arm7/trajectory": _arm7("trajectory"),
     "arm7/hold": _arm7("hold"),
+    "arm7/reach_pose": _arm7_pose,
 }

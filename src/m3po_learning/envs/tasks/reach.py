@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
+from transforms3d.quaternions import mat2quat
 
 from m3po_learning.envs.observation import (
     ObsPart,
@@ -195,3 +196,93 @@ class ReachTask(Task):
     def inputs(self) -> dict[str, np.ndarray]:
         """{"goal": xyz (3,)}, the live goal array (not a copy)."""
         return self._inputs
+
+
+@dataclass(frozen=True)
+class PoseInput:
+    """A pose goal published as one geometry_msgs/PoseStamped, observed as three points.
+
+    The task's inputs `point` (the position) and, for each (input, offset) of `axes`, the
+    point `offset` (3,) away in the goal's orientation; the controller turns a PoseStamped
+    on topic `topic` into the same points (`points`), so env and robot observe alike.
+    """
+
+    topic: str  # PoseStamped topic (relative), e.g. "goal_pose"
+    point: str  # input name of the position, e.g. "goal"
+    axes: tuple[tuple[str, tuple[float, float, float]], ...]  # (input name, offset in goal)
+
+    def points(self, xyz: np.ndarray, rotation: np.ndarray) -> dict[str, np.ndarray]:
+        """{input: (3,)} for a goal at `xyz` (3,) with rotation matrix `rotation` (3, 3)."""
+        xyz = np.asarray(xyz, np.float64)
+        out = {self.point: xyz.copy()}
+        for name, offset in self.axes:
+            out[name] = xyz + rotation @ np.asarray(offset, np.float64)
+        return out
+
+
+@dataclass
+class ReachPoseTask(ReachTask):
+    """Drive link `frame` to a goal pose: position and orientation.
+
+    The goal is the tool pose of a random joint configuration within 90% of the ranges (so
+    every goal is reachable). Orientation is observed and rewarded through two points fixed
+    to the tool (`axis_frames`, URDF links along its x and z axes): the goal puts matching
+    points (`pose_input.points`). Reward: tolerance(position error) x tolerance(orientation
+    error angle, bounds (0, angle_tol)) x small_control, in [0, 1].
+    """
+
+    axis_frames: tuple[str, str] = ("", "")  # URDF links on the tool's x and z axes
+    axis_m: float = 0.1  # their distance from `frame`, m
+    angle_tol: float = 0.1  # orientation error that earns full reward, rad
+    angle_margin: float = 1.0  # beyond angle_tol, the error at which the factor is 0.1, rad
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.pose_input = PoseInput(
+            "goal_pose",
+            "goal",
+            (("goal_x", (self.axis_m, 0.0, 0.0)), ("goal_z", (0.0, 0.0, self.axis_m))),
+        )
+        self._turned = Tolerance(0.0, self.angle_tol, margin=self.angle_margin)
+        self._goal_rot = np.eye(3)
+        self._inputs = {"goal": self._goal, "goal_x": np.zeros(3), "goal_z": np.zeros(3)}
+
+    def observation_parts(self) -> tuple[ObsPart, ...]:
+        """The reach parts, then goal_x - tool_x and goal_z - tool_z, (3,) each."""
+        (name_x, _), (name_z, _) = self.pose_input.axes
+        return super().observation_parts() + (
+            input_minus_frame(name_x, self.axis_frames[0], name="goal_x_minus_tool_x"),
+            input_minus_frame(name_z, self.axis_frames[1], name="goal_z_minus_tool_z"),
+        )
+
+    def reset(self, robot: Robot, rng: np.random.Generator) -> None:
+        """Joints uniform in 90% of their ranges; the goal: the tool pose of another draw."""
+        if self._bound_to is not robot:
+            self._bind(robot)
+        d = robot.data
+        lo, hi = np.array([robot.joint_range(j) for j in self.joints]).T
+        d.qpos[self._qidx] = rng.uniform(0.9 * lo, 0.9 * hi)
+        mujoco.mj_kinematics(robot.model, d)
+        self._set_goal(d.xpos[self._frame_id], d.xmat[self._frame_id].reshape(3, 3))
+        d.qpos[self._qidx] = rng.uniform(0.9 * lo, 0.9 * hi)
+        robot.set_goal_marker(self._goal)
+
+    def _set_goal(self, xyz: np.ndarray, rotation: np.ndarray) -> None:
+        self._goal_rot = np.array(rotation, np.float64)
+        for name, value in self.pose_input.points(xyz, self._goal_rot).items():
+            self._inputs[name][:] = value
+
+    def goal_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """(position (3,), unit quaternion wxyz (4,)) of the goal, for a PoseStamped."""
+        quat = mat2quat(self._goal_rot)
+        return self._goal.copy(), quat if quat[0] >= 0 else -quat
+
+    def orientation_error(self, robot: Robot) -> float:
+        """Angle between the tool's and the goal's orientation, rad."""
+        rot = robot.data.xmat[self._frame_id].reshape(3, 3)
+        cos = (float(np.trace(self._goal_rot.T @ rot)) - 1.0) / 2.0
+        return math.acos(min(1.0, max(-1.0, cos)))
+
+    def reward(self, robot: Robot, action: np.ndarray) -> float:
+        """Position tolerance x orientation tolerance x small_control, in [0, 1]."""
+        return super().reward(robot, action) * self._turned(self.orientation_error(robot))
