@@ -60,7 +60,7 @@ setup(
     install_requires=["setuptools", *LEARNING],
     extras_require={
         "ros": ROS_WHEELS,
-        "test": ["pytest>=8", "pytest-timeout>=2", "hypothesis>=6.100"],
+        "test": ["pytest>=8", "pytest-timeout>=2", "hypothesis>=6.100", "stable-baselines3>=2.3"],
     },
     zip_safe=False,
     maintainer="M3PO-ROS team",

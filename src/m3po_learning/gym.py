@@ -10,7 +10,8 @@ Importing this module registers the ids; the "module:id" form makes gymnasium im
 registration reads only the task sets in config/tasks/ and does not import MuJoCo, which
 reads MUJOCO_GL when it is first imported: the env's first construction does.
 Observations are float32 Boxes (unbounded), actions Boxes in [-1, 1] (1 = a joint's effort
-limit), episodes truncate at the task's episode length. `randomize` and `reality_gap` pass
+limit; position and velocity drives, ids ending in -position-v0 / -velocity-v0, are in
+m3po_learning.envs.drive), episodes truncate at the task's episode length. `randomize` and `reality_gap` pass
 through to `make_env` (domain randomisation, evaluation-only variants).
 """
 
@@ -27,8 +28,11 @@ TASK_SETS = ("default", "dmc")  # the built-in URDF tasks and the DMControl refe
 
 
 def env_id(task: str) -> str:
-    """'arm2/reach' -> 'm3po/arm2-reach-v0'; 'dmc/cheetah-run' -> 'm3po/dmc-cheetah-run-v0'."""
-    return f"{NAMESPACE}/{task.replace('/', '-')}-v0"
+    """'arm2/reach' -> 'm3po/arm2-reach-v0'; 'dmc/cheetah-run' -> 'm3po/dmc-cheetah-run-v0'.
+
+    Drives (`m3po_learning.envs.drive`): 'arm2/reach@position' -> 'm3po/arm2-reach-position-v0'.
+    """
+    return f"{NAMESPACE}/{task.replace('/', '-').replace('@', '-')}-v0"
 
 
 class M3POEnv(gymnasium.Env):
@@ -179,9 +183,19 @@ def suite_tasks() -> list[str]:
     return tasks
 
 
+def drive_variants() -> list[str]:
+    """The built-in URDF tasks through a position or velocity servo ("arm2/reach@position")."""
+    import yaml
+
+    from m3po_learning.paths import config_dir
+
+    data = yaml.safe_load((config_dir() / "tasks" / "default.yaml").read_text()) or {}
+    return [f"{t}@{d}" for t in data.get("tasks", []) for d in ("position", "velocity")]
+
+
 def register_envs() -> None:
-    """Register every suite task with gymnasium (its `gymnasium.envs` entry point calls it)."""
-    for task in suite_tasks():
+    """Register every suite task and its drive variants with gymnasium."""
+    for task in suite_tasks() + drive_variants():
         gid = env_id(task)
         if gid in gymnasium.registry:
             continue
