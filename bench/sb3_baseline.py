@@ -76,6 +76,7 @@ def run(task: str, steps: int, eval_every: int, episodes: int, seed: int) -> lis
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the baseline over `--seeds` and write the JSON."""
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--task", default="pendulum/balance")
     p.add_argument("--steps", type=int, default=6000)

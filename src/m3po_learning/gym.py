@@ -11,8 +11,8 @@ registration reads only the task sets in config/tasks/ and does not import MuJoC
 reads MUJOCO_GL when it is first imported: the env's first construction does.
 Observations are float32 Boxes (unbounded), actions Boxes in [-1, 1] (1 = a joint's effort
 limit; position and velocity drives, ids ending in -position-v0 / -velocity-v0, are in
-m3po_learning.envs.drive), episodes truncate at the task's episode length. `randomize` and `reality_gap` pass
-through to `make_env` (domain randomisation, evaluation-only variants).
+m3po_learning.envs.drive), episodes truncate at the task's episode length. `randomize` and
+`reality_gap` pass through to `make_env` (domain randomisation, evaluation-only variants).
 """
 
 from __future__ import annotations
