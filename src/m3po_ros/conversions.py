@@ -87,6 +87,21 @@ def pose_to_arrays(msg: PoseStamped) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p.x, p.y, p.z], np.float64), np.array([o.w, o.x, o.y, o.z], np.float64)
 
 
+def make_transform(parent: str, child: str, xyz, quat_wxyz, stamp=None):
+    """A geometry_msgs/TransformStamped: `child`'s pose in `parent` (what /tf carries)."""
+    from geometry_msgs.msg import TransformStamped
+
+    msg = TransformStamped()
+    msg.header.frame_id = parent
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.child_frame_id = child
+    t, r = msg.transform.translation, msg.transform.rotation
+    t.x, t.y, t.z = (float(v) for v in xyz)
+    r.w, r.x, r.y, r.z = (float(v) for v in quat_wxyz)
+    return msg
+
+
 def command_to_msg(effort: np.ndarray, joint_names: Sequence[str] = ()) -> Float64MultiArray:
     """Effort command (J,) as a Float64MultiArray (ros2_control forward-command convention).
 

@@ -285,6 +285,9 @@ class SimParams:
     frame_id: str = param(
         "", "frame of the published goal point; empty = the robot's base frame (URDF root link)"
     )
+    publish_tf: bool = param(
+        True, "publish the links' poses on /tf (needs tf2_msgs, which has no PyPI wheel)"
+    )
     diagnostics_period_s: float = param(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
 
     def __post_init__(self) -> None:

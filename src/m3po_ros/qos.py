@@ -29,6 +29,8 @@ CHECKPOINT_QOS = QoSProfile(
 ROBOT_DESCRIPTION_QOS = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
+# /tf, as tf2's TransformBroadcaster publishes it.
+TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 # Whole episodes: reliable, and deep enough that a slow learner does not lose any.
 TRANSITIONS_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 # /diagnostics, as diagnostic_updater publishes it.
@@ -40,5 +42,6 @@ __all__ = [
     "DIAGNOSTICS_QOS",
     "ROBOT_DESCRIPTION_QOS",
     "SENSOR_QOS",
+    "TF_QOS",
     "TRANSITIONS_QOS",
 ]

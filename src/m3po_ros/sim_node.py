@@ -22,6 +22,7 @@ from m3po_ros.conversions import (
     make_joint_state,
     make_point,
     make_pose,
+    make_transform,
     msg_to_command,
     trajectory_to_setpoint,
 )
@@ -116,6 +117,7 @@ class SimNode(Node):
         )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._publish_robot_description()
+        self._tf_pub, self.tf_status = self._make_tf_publisher()
         drive = self.action_spec.drive
         if self.params.command_interface == "trajectory" and drive != "position":
             raise ParamError(
@@ -154,6 +156,33 @@ class SimNode(Node):
             String, "robot_description", ROBOT_DESCRIPTION_QOS
         )
         self._description_pub.publish(String(data=self.robot_description))
+
+    def _make_tf_publisher(self):
+        """A /tf publisher (tf2_msgs/TFMessage) where tf2_msgs is installed; why not, else."""
+        if not self.params.publish_tf or not self.robot_description:
+            return None, "off"
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError:
+            status = (
+                "/tf not published: tf2_msgs is not installed (it has no PyPI wheel; a native "
+                "ROS 2 install has it). robot_description and joint_states are published, so "
+                "robot_state_publisher can make /tf"
+            )
+            self.get_logger().info(status)
+            return None, status
+        from m3po_ros.qos import TF_QOS
+
+        self._tf_type = TFMessage
+        return self.create_publisher(TFMessage, "/tf", TF_QOS), "publishing"
+
+    def link_transforms(self, stamp=None) -> list:
+        """TransformStamped root link -> every other link, as /tf carries them."""
+        base = base_frame(self.env)
+        return [
+            make_transform(base, link, xyz, quat, stamp)
+            for link, (xyz, quat) in self.env.link_poses().items()
+        ]
 
     # -- episodes --------------------------------------------------------------------------
     def _build_env(self, task: str) -> None:
@@ -316,6 +345,8 @@ class SimNode(Node):
             self._pose_pub.publish(make_pose(xyz, quat, self.goal_frame, stamp))
         names, pos, vel, eff = self.env.joint_state()
         self._js_pub.publish(make_joint_state(names, pos, vel, eff, stamp))
+        if self._tf_pub is not None:
+            self._tf_pub.publish(self._tf_type(transforms=self.link_transforms(stamp)))
         if self.params.publish_observation:
             self._obs_pub.publish(array_to_msg(self.obs))
 

@@ -211,6 +211,26 @@ class Env:
             vel = vel + self._vel_noise
         return r.joint_names, pos.copy(), vel.copy(), d.qfrc_actuator[r.all_dof_idx].copy()
 
+    def link_poses(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{URDF link: (position (3,), quaternion wxyz (4,))} in the robot's root link, now.
+
+        What `/tf` carries for RViz (root -> link); the root itself is left out.
+        """
+        m, d = self.model, self.data
+        mujoco.mj_kinematics(m, d)
+        links = self.robot.link_names
+        root = self.robot.root_body
+        r_root = d.xmat[root].reshape(3, 3)
+        out = {}
+        q_root_inv = np.empty(4)
+        mujoco.mju_negQuat(q_root_inv, d.xquat[root])
+        for name, body in links.items():
+            xyz = r_root.T @ (d.xpos[body] - d.xpos[root])
+            quat = np.empty(4)
+            mujoco.mju_mulQuat(quat, q_root_inv, d.xquat[body])
+            out[name] = (xyz, quat)
+        return out
+
     def task_inputs(self) -> dict[str, np.ndarray]:
         """Current task inputs by name (e.g. {"goal": xyz (3,)}), copied."""
         return {k: np.array(v, np.float64) for k, v in self.task.inputs().items()}

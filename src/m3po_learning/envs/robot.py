@@ -175,6 +175,14 @@ def _set_servo_gains(model: mujoco.MjModel, desc: RobotDescription) -> None:
         model.actuator_biasprm[a, :3] = (0.0, -kp[i], -kd[i])
 
 
+def _has_body(model: mujoco.MjModel, name: str) -> bool:
+    try:
+        model.body(name)
+    except KeyError:
+        return False
+    return True
+
+
 @dataclass
 class Robot:
     """Physics of one robot: model, data and index arrays for its joints and frames.
@@ -207,6 +215,11 @@ class Robot:
             int(m.body_mocapid[m.body("m3po_goal").id]) if self.desc.goal_marker else -1
         )
         self.nstep_cache: dict[float, int] = {}
+        # URDF links as MuJoCo bodies (fixed-joint links are kept): the root and the rest.
+        urdf_links = {j.child for j in self.urdf_joints} | {j.parent for j in self.urdf_joints}
+        roots = {j.parent for j in self.urdf_joints} - {j.child for j in self.urdf_joints}
+        self.root_body = m.body(sorted(roots)[0]).id if roots else 0
+        self.link_names = {n: m.body(n).id for n in sorted(urdf_links - roots) if _has_body(m, n)}
         self._limits = self._read_limits()
 
     def _read_limits(self) -> dict[str, JointLimit]:
