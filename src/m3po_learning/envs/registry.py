@@ -214,8 +214,8 @@ def resolve_tasks(names: Iterable[str], robots: Iterable[str] = ()) -> list[str]
     for name in names:
         if is_task(name):
             found = [name]
-        elif name.startswith(DMC_PREFIX):
-            task_kind(name)  # raises, listing the suite's tasks
+        elif name.startswith(DMC_PREFIX) or SEPARATOR in name:
+            task_kind(name)  # raises, listing the suite's tasks or the drives
         elif "/" in name and not Path(name).suffix:
             raise TaskSetError(f"{_unknown(name)}; task sets: {task_sets()}")
         else:

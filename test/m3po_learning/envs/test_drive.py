@@ -5,6 +5,7 @@ import pytest
 
 from m3po_learning.envs import ActionSpec, JointLimit, TaskSetError, make_env
 from m3po_learning.envs.drive import DriveError, split_drive, with_drive
+from m3po_learning.envs.registry import resolve_tasks
 
 LIMITS = (
     JointLimit("a", effort=4.0, velocity=2.0, position=(-1.0, 1.0)),
@@ -21,6 +22,9 @@ def test_task_names_carry_the_drive():
         split_drive("arm2/reach@torque")
     with pytest.raises(TaskSetError, match="unknown drive 'postion'"):
         make_env("arm2/reach@postion")
+    with pytest.raises(TaskSetError, match="unknown drive 'pos'"):
+        resolve_tasks(["arm2/reach@pos"])
+    assert resolve_tasks(["arm2/reach@velocity"]) == ["arm2/reach@velocity"]
     with pytest.raises(TaskSetError, match="dm_control tasks keep their own actuators"):
         make_env("dmc/cartpole-swingup@position")
 
