@@ -187,7 +187,11 @@ class ControllerParams:
         0.1, "joint_states older than this trips the watchdog", 0.001, 10.0
     )
     max_effort_fraction: float = param(
-        1.0, "command limit as a fraction of the URDF effort", 0.0, 1.0
+        1.0,
+        "command limit as a fraction of the URDF effort (position drive: of one step from "
+        "the measured position; velocity drive: of the velocity limit)",
+        0.0,
+        1.0,
     )
     max_effort_rate: float = param(
         50.0, "largest command change per second, in URDF effort limits", 0.1, 1e6
