@@ -9,7 +9,8 @@ import numpy as np
 from m3po_learning.datasets.errors import BagError
 
 JOINT_STATE_TYPES = ("sensor_msgs/msg/JointState",)
-COMMAND_TYPES = ("std_msgs/msg/Float64MultiArray", "std_msgs/msg/Float32MultiArray")
+TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"  # position setpoints, joints by name
+COMMAND_TYPES = ("std_msgs/msg/Float64MultiArray", "std_msgs/msg/Float32MultiArray", TRAJECTORY)
 POINT_TYPES = {
     "geometry_msgs/msg/PointStamped": ("point", True),
     "geometry_msgs/msg/Vector3Stamped": ("vector", True),
@@ -173,6 +174,7 @@ class CommandDecoder(_Rows):
         super().__init__(len(joints))
         self.topic, self.bag, self.task, self.joints = topic, bag, task, list(joints)
         self._checked_labels = False
+        self._trajectory = msgtype == TRAJECTORY
 
     def add(self, log_ns: int, msg) -> None:
         """Append one command received at `log_ns` as a row (J,); it has no header stamp.
@@ -180,6 +182,9 @@ class CommandDecoder(_Rows):
         Raises BagError on a wrong length, or when the first message's layout label lists
         joint names other than the task's, in order.
         """
+        if self._trajectory:
+            self._add_trajectory(log_ns, msg)
+            return
         data = np.asarray(msg.data, np.float64)
         if data.shape != (self.width,):
             raise BagError(
@@ -200,6 +205,27 @@ class CommandDecoder(_Rows):
         self.log.append(log_ns)
         self.stamp.append(-1)
         self.values.append(data)
+
+    def _add_trajectory(self, log_ns: int, msg) -> None:
+        """A JointTrajectory command: its last point's positions, mapped by joint name."""
+        names = list(msg.joint_names)
+        missing = [j for j in self.joints if j not in names]
+        if not msg.points or missing or len(msg.points[-1].positions) != len(names):
+            why = (
+                "has no points"
+                if not msg.points
+                else f"lacks joints {missing}"
+                if missing
+                else "has positions that do not match its joint names"
+            )
+            raise BagError(
+                f"bag {self.bag}: a JointTrajectory on {self.topic} {why} (task {self.task!r} "
+                f"drives {self.joints})"
+            )
+        positions = msg.points[-1].positions
+        self.log.append(log_ns)
+        self.stamp.append(-1)
+        self.values.append(np.array([positions[names.index(j)] for j in self.joints], float))
 
 
 class InputDecoder(_Rows):

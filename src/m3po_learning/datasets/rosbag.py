@@ -23,6 +23,7 @@ import numpy as np
 from m3po_learning.datasets.alignment import Timeline, align_ticks, runs, timeline
 from m3po_learning.datasets.bag_reader import BagSource, OpenBag, find_bags
 from m3po_learning.datasets.decoders import (
+    TRAJECTORY,
     CommandDecoder,
     InputDecoder,
     JointStateDecoder,
@@ -240,6 +241,12 @@ def _read_bag(
             cmd_topic, topics[cmd_topic].msgtype, list(view.action_spec.names), name, view.task
         ),
     }
+    if topics[cmd_topic].msgtype == TRAJECTORY and view.action_spec.drive != "position":
+        raise BagError(
+            f"bag {name}: commands on {cmd_topic} are JointTrajectory position setpoints, but "
+            f"task {view.task!r} is {view.action_spec.drive}-driven (a position-drive task, "
+            f"{view.task.partition('@')[0]}@position, reads them)"
+        )
     for k, t in input_topics.items():
         if t in decoders:
             raise BagError(f"bag {name}: topic {t} is mapped to two roles")

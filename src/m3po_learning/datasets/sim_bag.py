@@ -29,6 +29,7 @@ class SimBagOptions:
     topic_prefix: str = ""  # e.g. "/arm" -> /arm/joint_states
     chunk_messages: int = 0  # MCAP: close a chunk every N messages (0: the writer's 1 MiB)
     joint_names: tuple[str, ...] = ()  # rename the JointState joints (bad-input tests)
+    trajectory: bool = False  # commands as trajectory_msgs/JointTrajectory (position drive)
 
 
 def smooth_random_policy(
@@ -75,6 +76,9 @@ def write_sim_bag(
     rng = np.random.default_rng(seed + 1)
     plugin = StoragePlugin.MCAP if o.storage == "mcap" else StoragePlugin.SQLITE3
     pre = o.topic_prefix
+    cmd_type = (
+        "trajectory_msgs/msg/JointTrajectory" if o.trajectory else "std_msgs/msg/Float64MultiArray"
+    )
     records: list[tuple[int, str, bytes]] = []
 
     def header(t_ns: int):
@@ -120,16 +124,28 @@ def write_sim_bag(
             )
         action = np.asarray(policy(obs), np.float64)
         q_act = pos[[list(names).index(n) for n in action_spec.names]]
-        cmd = T["std_msgs/msg/Float64MultiArray"](
-            layout=T["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0),
-            data=action_spec.to_command(np.clip(action, -1.0, 1.0), q_act),  # the drive's units
-        )
+        setpoint = action_spec.to_command(np.clip(action, -1.0, 1.0), q_act)  # drive's units
+        if o.trajectory:
+            point = T["trajectory_msgs/msg/JointTrajectoryPoint"](
+                positions=setpoint,
+                velocities=np.zeros(0),
+                accelerations=np.zeros(0),
+                effort=np.zeros(0),
+                time_from_start=T["builtin_interfaces/msg/Duration"](sec=0, nanosec=dt_ns),
+            )
+            cmd = T[cmd_type](
+                header=header(0), joint_names=list(action_spec.names), points=[point]
+            )
+        else:
+            cmd = T[cmd_type](
+                layout=T["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0), data=setpoint
+            )
         # causal: the controller answers the state it received, after its compute latency
         records.append(
             (
                 js_recv + o.latency_ns + jitter(),
                 "joint_commands",
-                ts.serialize_cdr(cmd, "std_msgs/msg/Float64MultiArray"),
+                ts.serialize_cdr(cmd, cmd_type),
             )
         )
         roll["obs"].append(obs)
@@ -145,7 +161,7 @@ def write_sim_bag(
             records[i], records[j] = records[j], records[i]
     types = {
         "joint_states": "sensor_msgs/msg/JointState",
-        "joint_commands": "std_msgs/msg/Float64MultiArray",
+        "joint_commands": cmd_type,
     }
     types.update({n: "geometry_msgs/msg/PointStamped" for n in env.task_inputs()})
     with Writer(Path(path), version=9, storage_plugin=plugin) as writer:

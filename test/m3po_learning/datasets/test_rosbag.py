@@ -45,6 +45,19 @@ def test_setpoint_bags_give_back_the_actions(tmp_path, task):
     np.testing.assert_allclose(e.obs, roll["obs"][:150], atol=1e-5)
 
 
+def test_joint_trajectory_bags_of_a_position_robot(tmp_path):
+    """Commands recorded as JointTrajectory (a JointTrajectoryController's topic)."""
+    task = "arm2/reach@position"
+    roll = write_sim_bag(
+        tmp_path / "bag", task, 160, seed=2, options=SimBagOptions(trajectory=True)
+    )
+    ds = load_bag_dataset([tmp_path / "bag"], task, progress=False)
+    (e,) = [e for e in ds.episodes if len(e) == 149]
+    np.testing.assert_allclose(e.action, np.clip(roll["action"][:149], -1, 1), atol=1e-6)
+    with pytest.raises(BagError, match="JointTrajectory position setpoints.*effort-driven"):
+        load_bag_dataset([tmp_path / "bag"], "arm2/reach", progress=False)
+
+
 def test_fixed_rate_and_gaps(tmp_path):
     opts = SimBagOptions(episode_steps=100, gap_after_episode_s=0.5)
     write_sim_bag(tmp_path / "bag", TASK, 200, seed=1, options=opts)
