@@ -91,7 +91,7 @@ class SafetyLayer:
 
     def safe_command(self) -> np.ndarray:
         """The drive's safe command: zero effort."""
-        return np.zeros(len(self.limits.names))
+        return self.limits.hold_command(None)
 
     def sensor_age_ok(self, sensor_age_s: float | None) -> bool:
         """Whether the joint readings are present and at most `sensor_timeout_s` old."""
@@ -224,11 +224,9 @@ class SetpointSafetyLayer:
 
     def safe_command(self) -> np.ndarray | None:
         """The drive's safe command now: hold (position, None if never seen) or stop."""
-        if self.drive != "position":
-            return np.zeros(self.limits.dim)
         if self._hold is None and self._seen is not None:
             self._hold = self._seen.copy()
-        return None if self._hold is None else self._hold.copy()
+        return self.limits.hold_command(self._hold)
 
     def filter(
         self,

@@ -51,14 +51,6 @@ def split_drive(name: str) -> tuple[str, str]:
     return base, drive
 
 
-def with_drive(task: str, drive: str) -> str:
-    """The task name of `task` driven through `drive` (effort: the plain name)."""
-    base, _ = split_drive(task)
-    if drive not in DRIVES:
-        raise DriveError(f"unknown drive {drive!r}; drives: {', '.join(DRIVES)}")
-    return base if drive == "effort" else f"{base}{SEPARATOR}{drive}"
-
-
 def speed_limits(vel_max: np.ndarray) -> np.ndarray:
     """(J,) velocity limits with DEFAULT_SPEED where the URDF gives none."""
     v = np.asarray(vel_max, np.float64)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from m3po_learning.envs import ActionSpec, JointLimit, TaskSetError, make_env
-from m3po_learning.envs.drive import DriveError, split_drive, with_drive
+from m3po_learning.envs.drive import DriveError, split_drive
 from m3po_learning.envs.registry import resolve_tasks
 
 LIMITS = (
@@ -16,8 +16,6 @@ LIMITS = (
 def test_task_names_carry_the_drive():
     assert split_drive("arm2/reach") == ("arm2/reach", "effort")
     assert split_drive("arm2/reach@position") == ("arm2/reach", "position")
-    assert with_drive("arm2/reach@position", "velocity") == "arm2/reach@velocity"
-    assert with_drive("arm2/reach@velocity", "effort") == "arm2/reach"
     with pytest.raises(DriveError, match="unknown drive 'torque'.*'position', 'velocity'"):
         split_drive("arm2/reach@torque")
     with pytest.raises(TaskSetError, match="unknown drive 'postion'"):
