@@ -70,4 +70,4 @@ def test_colcon_build_installs_a_working_package(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     module, urdf, n = run.stdout.split()
-    assert module.startswith(str(site)) and urdf.startswith(str(share)) and int(n) == 13
+    assert module.startswith(str(site)) and urdf.startswith(str(share)) and int(n) == 14

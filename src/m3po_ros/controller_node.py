@@ -53,6 +53,12 @@ def task_frames(urdf: str, static_transforms: str):
     return FrameTree.for_urdf(urdf, static_transforms)
 
 
+def pose_names(ctx) -> set[str]:
+    """The task inputs a pose task's PoseStamped fills (position and axis points); else none."""
+    pi = ctx.pose_input
+    return {pi.point, *(name for name, _ in pi.axes)} if pi is not None else set()
+
+
 def set_realtime_switch_interval() -> None:
     """Let the control thread get the GIL back within 0.5 ms (default 5 ms) from loader threads."""
     sys.setswitchinterval(0.0005)
@@ -202,12 +208,20 @@ class ControllerNode(LifecycleNode):
         ]
         # Pose goals (PoseStamped, e.g. arm7/reach_pose) give several inputs at once; every
         # other input is a PointStamped topic of its own name.
+        # A checkpoint may hold both kinds: `goal` is then a PointStamped topic for the point
+        # tasks and also filled by `goal_pose` for the pose task.
         poses = {c.pose_input.topic: c.pose_input for c in loop.contexts.values() if c.pose_input}
-        from_poses = {n for pi in poses.values() for n in (pi.point, *(a for a, _ in pi.axes))}
-        inputs = sorted({n for c in loop.contexts.values() for n in c.obs_spec.input_names})
+        inputs = sorted(
+            {n for c in loop.contexts.values() for n in c.obs_spec.input_names}
+            - {n for c in loop.contexts.values() if c.pose_input for n in pose_names(c)}
+            | {
+                n
+                for c in loop.contexts.values()
+                if not c.pose_input
+                for n in c.obs_spec.input_names
+            }
+        )
         for name in inputs:
-            if name in from_poses:
-                continue
             self._subs.append(
                 self.create_subscription(
                     PointStamped, name, functools.partial(self._on_input, name), SENSOR_QOS

@@ -88,20 +88,9 @@ class SimNode(Node):
         self._wall_start = time.monotonic()
         self._build_env(self.params.task)
         self._js_pub = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
-        # A pose goal (arm7/reach_pose) goes out as one PoseStamped; its derived points not.
-        self._pose_input = getattr(getattr(self.env, "task", None), "pose_input", None)
-        derived = set()
-        self._pose_pub = None
-        if self._pose_input is not None:
-            pi = self._pose_input
-            derived = {pi.point, *(name for name, _ in pi.axes)}
-            self._pose_pub = self.create_publisher(PoseStamped, pi.topic, SENSOR_QOS)
-        self._input_pubs = {
-            name: self.create_publisher(PointStamped, name, SENSOR_QOS)
-            for name in self.env.observation_spec.input_names
-            if name not in derived
-        }
-        self._derived_inputs = derived
+        self._input_pubs: dict = {}
+        self._pose_pubs: dict = {}
+        self._ensure_input_publishers()
         self._reward_pub = self.create_publisher(Float64, "~/reward", 10)
         self._return_pub = self.create_publisher(Float64, "~/episode_return", 10)
         self._obs_pub = self.create_publisher(Float64MultiArray, "~/observation", 10)
@@ -229,9 +218,7 @@ class SimNode(Node):
             return
         if (
             tuple(env.spec.joint_names) != tuple(self.env.spec.joint_names)
-            or set(env.observation_spec.input_names) - set(self._input_pubs) - self._derived_inputs
             or env.action_spec.drive != self.action_spec.drive
-            or getattr(env.task, "pose_input", None) != self._pose_input
         ):
             self.get_logger().error(
                 f"task switch refused: {msg.data!r} is not a task of this robot "
@@ -240,7 +227,27 @@ class SimNode(Node):
             return
         self._flush_episode()  # the cut-short episode belongs to the old task
         self._build_env(msg.data)
+        self._ensure_input_publishers()
         self._next_episode()
+
+    def _ensure_input_publishers(self) -> None:
+        """Publishers for the current task's inputs, made once per topic.
+
+        A PointStamped topic per point input, and one PoseStamped for a pose goal
+        (arm7/reach_pose), whose points are derived from it.
+        """
+        pose_input = getattr(getattr(self.env, "task", None), "pose_input", None)
+        self._pose_input = pose_input
+        self._derived_inputs = set()
+        if pose_input is not None:
+            self._derived_inputs = {pose_input.point, *(n for n, _ in pose_input.axes)}
+            if pose_input.topic not in self._pose_pubs:
+                self._pose_pubs[pose_input.topic] = self.create_publisher(
+                    PoseStamped, pose_input.topic, SENSOR_QOS
+                )
+        for name in self.env.observation_spec.input_names:
+            if name not in self._derived_inputs and name not in self._input_pubs:
+                self._input_pubs[name] = self.create_publisher(PointStamped, name, SENSOR_QOS)
 
     def _on_params_set(self, params) -> None:
         for p in params:
@@ -338,11 +345,12 @@ class SimNode(Node):
         # Task inputs before the joint state of the same instant: a controller reading goals
         # as of the joint state's stamp (StampedInputs) then never pairs states across steps.
         for name, value in self.env.task_inputs().items():
-            if name in self._input_pubs:
+            if name not in self._derived_inputs:
                 self._input_pubs[name].publish(make_point(value, self.goal_frame, stamp))
-        if self._pose_pub is not None:
+        if self._pose_input is not None:
             xyz, quat = self.env.task.goal_pose()
-            self._pose_pub.publish(make_pose(xyz, quat, self.goal_frame, stamp))
+            msg = make_pose(xyz, quat, self.goal_frame, stamp)
+            self._pose_pubs[self._pose_input.topic].publish(msg)
         names, pos, vel, eff = self.env.joint_state()
         self._js_pub.publish(make_joint_state(names, pos, vel, eff, stamp))
         if self._tf_pub is not None:
