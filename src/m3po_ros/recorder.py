@@ -118,9 +118,15 @@ def _message_class(msgtype: str):
     return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
 
 
-def _qos_for(node: Node, topic: str) -> QoSProfile:
-    """Match the publishers: best effort if any publisher is, transient local if all are."""
+def _qos_for(node: Node, topic: str) -> QoSProfile | None:
+    """Match the publishers: best effort if any publisher is, transient local if all are.
+
+    None while the graph lists the topic but no publisher's QoS has arrived yet: guessing
+    reliable then would never match a best-effort (sensor) publisher.
+    """
     infos = node.get_publishers_info_by_topic(topic)
+    if not infos:
+        return None
     best_effort = any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos)
     latched = bool(infos) and all(
         i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos
@@ -170,6 +176,9 @@ class RecorderNode(Node):
             if not self.params.all_topics and topic not in self.wanted:
                 continue
             msgtype = types[0]
+            qos = _qos_for(self, topic)
+            if qos is None:  # its publishers' QoS not known yet: the next look decides
+                continue
             try:
                 self.writer.add_topic(topic, msgtype)
                 cls = _message_class(msgtype)
@@ -181,7 +190,7 @@ class RecorderNode(Node):
                 cls,
                 topic,
                 lambda raw, t=topic: self._on_message(t, raw),
-                _qos_for(self, topic),
+                qos,
                 raw=True,
             )
             self.get_logger().info(f"recording {topic} [{msgtype}]")
