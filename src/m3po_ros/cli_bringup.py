@@ -112,12 +112,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     set_realtime_switch_interval()
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-    take_stop_signals()  # Ctrl-C and SIGTERM: controllers publish zero effort before exit
+    stop_requested = take_stop_signals()  # Ctrl-C, SIGTERM: controllers publish zero first
     context = rclpy.get_default_context()
     nodes, spinners = [], []
     failed = False
     try:
         for n in resolved:
+            if stop_requested.is_set():
+                break
             cli_args = ["--ros-args"]
             for f in n.parameter_files:
                 cli_args += ["--params-file", str(f)]
@@ -150,7 +152,11 @@ def run(args: argparse.Namespace) -> int:
             f"({', '.join(x.get_fully_qualified_name() for x in nodes)}); Ctrl-C stops"
         )
         end = time.monotonic() + args.duration if args.duration > 0 else None
-        while rclpy.ok() and (end is None or time.monotonic() < end):
+        while (
+            rclpy.ok()
+            and not stop_requested.is_set()
+            and (end is None or time.monotonic() < end)
+        ):
             time.sleep(0.05)
     except KeyboardInterrupt:
         pass

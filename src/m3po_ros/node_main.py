@@ -13,21 +13,31 @@ from rclpy.signals import SignalHandlerOptions
 from m3po_ros.params import ParamError
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+STOP_POLL_S = 0.1  # the longest a stop signal waits for the spin loop to look
 
 
-def take_stop_signals() -> None:
-    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, with the context alive.
+def take_stop_signals() -> threading.Event:
+    """SIGINT and SIGTERM set the returned event, with the context alive; the caller stops.
 
     rclpy's own handlers shut the context down first, after which a node can no longer
     publish: a controller stopped by Ctrl-C or `kill` (systemd, docker stop, launch) would
     leave a forward command controller holding its last effort. With these the node gets
     to publish its stop command (`safe_stop`) before the context goes. Call it after
     `rclpy.init(..., signal_handler_options=SignalHandlerOptions.NO)`.
+
+    The handler only sets a flag. Raising KeyboardInterrupt from it (as Python's default
+    does) lands wherever the main thread happens to be, including inside rclpy's pybind11
+    message conversion, which turns it into "RuntimeError: Unable to convert call
+    argument" and a non-zero exit after the stop command was already sent.
     """
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    requested = threading.Event()
+
+    def _request(signum, frame) -> None:
+        requested.set()
+
+    signal.signal(signal.SIGINT, _request)
+    signal.signal(signal.SIGTERM, _request)
+    return requested
 
 
 def safe_stop(node) -> None:
@@ -46,7 +56,7 @@ def spin_node(node_class, name: str, args: list[str] | None = None) -> int:
     down: the controller publishes a zero-effort command.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    take_stop_signals()
+    stop_requested = take_stop_signals()
     try:
         node = node_class()
     except ParamError as exc:
@@ -56,7 +66,8 @@ def spin_node(node_class, name: str, args: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
+        while not stop_requested.is_set() and rclpy.ok(context=node.context):
+            executor.spin_once(timeout_sec=STOP_POLL_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
