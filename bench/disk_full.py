@@ -32,7 +32,7 @@ from bench_io import save_result  # noqa: E402
 from kill_train import REPO, _env, train_args  # noqa: E402
 
 TMPFS_MIB = 48
-EVERY = 128
+EVERY = 64
 
 
 def _inside(work: Path) -> dict:

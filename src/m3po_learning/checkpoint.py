@@ -8,8 +8,9 @@ import os
 import platform
 import shutil
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 import yaml
@@ -27,6 +28,7 @@ OPTIM_FILE = "optim.safetensors"
 CONFIG_FILE = "config.yaml"
 META_FILE = "metadata.json"
 LATEST_FILE = "latest"
+ROBOTS_DIR = "robots"  # copies of the URDFs (and relative meshes) of train.robots
 
 
 class CheckpointError(RuntimeError):
@@ -121,6 +123,8 @@ def save_checkpoint(
             files.append(OPTIM_FILE)
             optim_meta = skeletons
         (tmp / CONFIG_FILE).write_text(yaml.safe_dump(agent.cfg.to_dict(), sort_keys=False))
+        robots = _copy_robots(agent.cfg.train.robots, tmp)
+        files += [f for r in robots for f in r.pop("files")]
         meta = {
             "format_version": FORMAT_VERSION,
             "step": int(step),
@@ -136,15 +140,18 @@ def save_checkpoint(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "trainer_state": trainer_state or {},
             "optimizer": optim_meta,
+            "robots": robots,
             "files": {
                 f: {"sha256": _sha256(tmp / f), "bytes": (tmp / f).stat().st_size} for f in files
             },
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        _fsync_dir(tmp)
+        for f in tmp.rglob("*"):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+        for d in sorted({f.parent for f in tmp.rglob("*")} | {tmp}, reverse=True):
+            _fsync_dir(d)
         if path.exists():
             old = path.parent / f".{path.name}.old-{os.getpid()}-{time.monotonic_ns()}"
             os.rename(path, old)
@@ -166,6 +173,96 @@ def save_checkpoint(
             ) from exc
         raise
     return path
+
+
+def robot_files(urdf: Path) -> tuple[list[tuple[Path, str]], list[str]]:
+    """What a checkpoint copies for one URDF: (source file, path relative to the URDF's dir).
+
+    The URDF itself and every `<mesh filename>` given relative to it. The second list holds
+    the meshes it cannot copy (package:// or absolute paths, or paths leaving the URDF's
+    directory): a checkpoint moved to another machine needs those at the same place.
+    """
+    out, elsewhere = [(urdf, urdf.name)], []
+    try:
+        root = ET.parse(urdf).getroot()
+    except (ET.ParseError, OSError):
+        return out, elsewhere
+    for mesh in root.iter("mesh"):
+        name = mesh.get("filename") or ""
+        rel = PurePosixPath(name)
+        if not name:
+            continue
+        if "://" in name or rel.is_absolute() or ".." in rel.parts:
+            elsewhere.append(name)
+        elif (urdf.parent / rel).is_file() and (str(rel), rel) not in out:
+            out.append((urdf.parent / rel, str(rel)))
+    return out, elsewhere
+
+
+def _copy_robots(entries, tmp: Path) -> list[dict]:
+    """Copy the URDF of every `train.robots` entry into `tmp`/robots/<i>/; their metadata."""
+    if not entries:
+        return []
+    from m3po_learning.envs.registry import parse_robot_entry  # the env suite, only if needed
+
+    robots = []
+    for i, text in enumerate(entries):
+        urdf = Path(parse_robot_entry(text).urdf)
+        if not urdf.is_file():
+            raise CheckpointError(
+                f"cannot write checkpoint: robot entry {text!r}: URDF {str(urdf)!r} is missing "
+                "(a checkpoint carries a copy of each robot's URDF)"
+            )
+        copies, elsewhere = robot_files(urdf)
+        if elsewhere:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "%s: meshes %s are not copied into the checkpoint (package://, absolute or "
+                "outside the URDF's directory): they must exist where the checkpoint is used",
+                urdf,
+                elsewhere[:3],
+            )
+        names = []
+        for src, rel in copies:
+            name = f"{ROBOTS_DIR}/{i}/{rel}"
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp / name)
+            names.append(name)
+        robots.append({"entry": text, "urdf": names[0], "source": str(urdf), "files": names})
+    return robots
+
+
+def _checkpoint_robots(ck: Checkpoint) -> list[str]:
+    """`train.robots` of `ck`, each pointed at the checkpoint's own copy of its URDF.
+
+    Checkpoints written before robots were copied keep the entries as stored.
+    """
+    stored = ck.metadata.get("robots")
+    entries = list(ck.config.train.robots)
+    if stored is None:
+        return entries
+    from m3po_learning.envs.registry import parse_robot_entry
+
+    files = ck.metadata.get("files", {})
+    if not isinstance(stored, list) or len(stored) != len(entries):
+        raise CheckpointError(
+            f"checkpoint {ck.path}: {META_FILE} 'robots' does not match train.robots "
+            f"({len(entries)} entries)"
+        )
+    out = []
+    for text, info in zip(entries, stored, strict=True):
+        if (
+            not isinstance(info, dict)
+            or info.get("entry") != text
+            or info.get("urdf") not in files
+        ):
+            raise CheckpointError(
+                f"checkpoint {ck.path}: {META_FILE} 'robots' entry {info!r:.120} does not name "
+                f"a copied URDF of {text!r}"
+            )
+        out.append(str(parse_robot_entry(text).with_urdf(ck.path / info["urdf"])))
+    return out
 
 
 def _pid_alive(pid: int) -> bool:
@@ -272,12 +369,17 @@ def resolve_checkpoint_dir(path: str | Path) -> Path:
     raise CheckpointError(f"{p} is not a checkpoint directory (no {META_FILE}, no {LATEST_FILE})")
 
 
+def _inside_name(name: object) -> bool:
+    """A relative path of plain names ("robots/0/arm.urdf"): it stays inside its directory."""
+    return isinstance(name, str) and all(_plain_name(part) for part in name.split("/"))
+
+
 def _check_files(p: Path, files: object) -> dict:
     """metadata.json's `files` table, checked entry by entry against the files on disk."""
     if not isinstance(files, dict):
         raise CheckpointError(f"checkpoint {p}: {META_FILE} 'files' is not a table of files")
     for name, info in files.items():
-        if not _plain_name(name):
+        if not _inside_name(name):
             raise CheckpointError(
                 f"checkpoint {p}: {META_FILE} lists {name!r}, not a file name inside it"
             )
@@ -429,12 +531,16 @@ def load_agent(
     cfg = ck.config
     if cfg.train.robots:
         # Imported here, not at the top: the env suite (MuJoCo) loads only when it is needed.
+        from m3po_learning.config import merge
         from m3po_learning.envs.registry import register_robots
 
+        robots = _checkpoint_robots(ck)  # the checkpoint's own URDF copies: it can move
         try:
-            register_robots(cfg.train.robots)
+            register_robots(robots)
         except (ValueError, KeyError, OSError) as exc:
             raise CheckpointError(f"checkpoint {ck.path}: its robots: {exc}") from exc
+        cfg = config_from_dict(merge(cfg.to_dict(), {"train": {"robots": robots}}))
+        ck.config = cfg
     if overrides:
         cfg = config_from_dict(merge(cfg.to_dict(), parse_overrides(overrides)))
         if cfg.model != ck.config.model:

@@ -264,6 +264,8 @@ class TrainConfig:
     device: str = "auto"  # auto: CUDA when present, else CPU
     num_threads: int = 0  # torch intra-op threads on CPU; 0: auto (idle cores, at most 2)
     randomize: bool = False  # domain randomisation during training
+    envelope: bool = True  # act inside the robot's velocity limits and the controller's
+    # safety limits (rate, position margin), as deployed (m3po_learning.envelope)
     tensorboard: bool = True  # also log to TensorBoard
     robots: tuple[str, ...] = ()  # bring-your-own robot tasks as "path/to/robot.urdf:reach|track"
 

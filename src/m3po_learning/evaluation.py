@@ -106,16 +106,34 @@ def _run(agent, env, rows, use_planner, budget_ms, progress, should_stop) -> lis
     return returns.tolist()
 
 
-def random_returns(tasks: list[str], episodes: int = 2, seed: int = 10_000) -> dict[str, float]:
-    """Mean return per task of uniformly random actions: the floor every agent must clear."""
-    env = VectorEnv(list(tasks), seed=seed)
+BASELINES = ("random", "zero")
+
+
+def baseline_returns(
+    tasks: list[str],
+    kind: str = "random",
+    episodes: int = 2,
+    seed: int = 10_000,
+    reality_gap: str | None = None,
+) -> dict[str, float]:
+    """Mean return per task of a policy-free baseline: the floor every agent must clear.
+
+    kind "random": uniformly random actions in [-1, 1]; "zero": the all-zero action (no
+    effort on an effort drive; with gravity compensation the robot rests where it is).
+    """
+    if kind not in BASELINES:
+        raise ValueError(f"baseline {kind!r}: use one of {BASELINES}")
+    env = VectorEnv(list(tasks), seed=seed, reality_gap=reality_gap)
     rng = np.random.default_rng(seed)
     returns = [[] for _ in tasks]
     running = np.zeros(len(tasks))
     try:
         env.reset()
         while min(len(r) for r in returns) < episodes:
-            action = rng.uniform(-1, 1, (len(tasks), env.action_dim)).astype(np.float32)
+            if kind == "random":
+                action = rng.uniform(-1, 1, (len(tasks), env.action_dim)).astype(np.float32)
+            else:
+                action = np.zeros((len(tasks), env.action_dim), np.float32)
             _, reward, term, trunc, _ = env.step(action * env.action_masks)
             running += reward
             for i in np.nonzero(term | trunc)[0]:
@@ -124,3 +142,8 @@ def random_returns(tasks: list[str], episodes: int = 2, seed: int = 10_000) -> d
     finally:
         env.close()
     return {t: float(np.mean(r[:episodes])) for t, r in zip(tasks, returns, strict=True)}
+
+
+def random_returns(tasks: list[str], episodes: int = 2, seed: int = 10_000) -> dict[str, float]:
+    """Mean return per task of uniformly random actions (`baseline_returns(kind="random")`)."""
+    return baseline_returns(tasks, "random", episodes, seed)

@@ -153,9 +153,7 @@ def run(args: argparse.Namespace) -> int:
         )
         end = time.monotonic() + args.duration if args.duration > 0 else None
         while (
-            rclpy.ok()
-            and not stop_requested.is_set()
-            and (end is None or time.monotonic() < end)
+            rclpy.ok() and not stop_requested.is_set() and (end is None or time.monotonic() < end)
         ):
             time.sleep(0.05)
     except KeyboardInterrupt:

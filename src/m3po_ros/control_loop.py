@@ -76,6 +76,9 @@ class TaskContext:
     safety: SafetyLayer | SetpointSafetyLayer
     urdf: str = ""  # the robot's URDF (its root link is the base frame); "" for dm_control
     pose_input: object = None  # tasks.reach.PoseInput of a pose task (a PoseStamped goal)
+    gravity_mode: str = "off"  # who cancels gravity: "controller", "driver" or "off"
+    gravity: object = None  # envs.gravity.GravityTorques when this controller adds them
+    gravity_error: str = ""  # why this task cannot run with the gravity_compensation asked
 
 
 def observation_mismatch(stored, current) -> str:
@@ -104,13 +107,41 @@ def observation_mismatch(stored, current) -> str:
     return ""
 
 
+def gravity_for(robot, drive: str, requested: str, task: str):
+    """(mode, GravityTorques or None) for a task of `robot`; ControlError on a mismatch.
+
+    An effort-drive policy trained with gravity compensated needs it on the robot: added
+    here ("controller", the default) or by the robot's driver ("driver"). A position or
+    velocity drive's servo deals with gravity itself.
+    """
+    from m3po_learning.envs.gravity import GravityModeError, GravityTorques, resolve_gravity_mode
+
+    trained = bool(getattr(robot, "gravity_compensation", False))
+    if drive != "effort":
+        if requested == "controller":
+            raise ControlError(
+                f"task {task!r}: gravity_compensation='controller' adds torques to an effort "
+                f"command; this task commands {drive} (its servo holds against gravity)"
+            )
+        return ("driver" if trained else "off"), None
+    try:
+        mode = resolve_gravity_mode(requested, trained, task)
+    except GravityModeError as exc:
+        raise ControlError(str(exc)) from exc
+    return mode, (GravityTorques(robot) if mode == "controller" else None)
+
+
 def build_contexts(
-    agent, safety_config: SafetyConfig, reuse: Mapping[str, TaskContext] | None = None
+    agent,
+    safety_config: SafetyConfig,
+    reuse: Mapping[str, TaskContext] | None = None,
+    gravity_compensation: str = "auto",
 ) -> dict[str, TaskContext]:
     """A TaskContext for every task of `agent`; robots with the same joints share a safety layer.
 
     Contexts in `reuse` (same task, same joints) are kept so a hot-swap keeps the rate-limit
-    state. Raises ControlError when a task is unknown here or its joints do not match.
+    state. Raises ControlError when a task is unknown here, its joints do not match, or its
+    training's gravity compensation contradicts `gravity_compensation` (see `gravity_for`).
     """
     from m3po_learning.envs import TaskSetError, make_env
 
@@ -136,6 +167,16 @@ def build_contexts(
             safety_by_joints[(joints, action_spec.drive)] = safety
         robot = getattr(getattr(env, "task", None), "robot", None)
         urdf = str(robot.urdf_file()) if robot is not None else ""
+        mode, gravity, gravity_error = "off", None, ""
+        if robot is not None:
+            # Refused only when the task is run: a checkpoint of several robots may hold
+            # some trained with compensation and some without.
+            try:
+                mode, gravity = gravity_for(
+                    robot, action_spec.drive, gravity_compensation, spec.task
+                )
+            except ControlError as exc:
+                gravity_error = str(exc)
         out[spec.task] = TaskContext(
             spec.task,
             env.observation_spec,
@@ -144,6 +185,9 @@ def build_contexts(
             safety,
             urdf,
             getattr(getattr(env, "task", None), "pose_input", None),
+            mode,
+            gravity,
+            gravity_error,
         )
         env.close()
     return out
@@ -166,19 +210,25 @@ class ControlLoop:
         use_planner: bool = True,
         budget_fraction: float = 0.6,
         clock=time.monotonic,
+        gravity_compensation: str = "auto",
     ) -> None:
         self.safety_config = safety_config
+        self.gravity_compensation = gravity_compensation
         self.period_s = period_s
         self.use_planner = use_planner
         self.budget_fraction = budget_fraction
         self.clock = clock
         self.agent = agent
-        self.contexts = build_contexts(agent, safety_config)
+        self.contexts = build_contexts(
+            agent, safety_config, gravity_compensation=gravity_compensation
+        )
         self.task = task or agent.tasks[0]
         if self.task not in self.contexts:
             raise ControlError(
                 f"task {self.task!r} is not in the checkpoint's tasks {agent.tasks}"
             )
+        if self.context.gravity_error:
+            raise ControlError(self.context.gravity_error)
         self._pending: tuple[object, dict[str, TaskContext]] | None = None
         self._lock = threading.Lock()
         self.swaps = 0
@@ -210,6 +260,8 @@ class ControlLoop:
                 f"task {task!r} drives joints {self.contexts[task].joint_names}, the active "
                 f"task {self.task!r} drives {self.context.joint_names}: a different robot"
             )
+        if self.contexts[task].gravity_error:
+            raise ControlError(self.contexts[task].gravity_error)
         new, old = self.contexts[task].action_spec.drive, self.context.action_spec.drive
         if new != old:
             raise ControlError(
@@ -225,12 +277,19 @@ class ControlLoop:
             raise ControlError(
                 f"new checkpoint has tasks {agent.tasks}, not the active task {self.task!r}"
             )
-        contexts = build_contexts(agent, self.safety_config, reuse=self.contexts)
+        contexts = build_contexts(
+            agent,
+            self.safety_config,
+            reuse=self.contexts,
+            gravity_compensation=self.gravity_compensation,
+        )
         if contexts[self.task].joint_names != self.context.joint_names:
             raise ControlError(
                 f"new checkpoint drives {contexts[self.task].joint_names} for {self.task!r}, "
                 f"the running one {self.context.joint_names}"
             )
+        if contexts[self.task].gravity_error:
+            raise ControlError(f"new checkpoint: {contexts[self.task].gravity_error}")
         obs = np.zeros((1, agent.obs_dim), np.float32)
         # First calls allocate; do them here, not in a tick. The planning calls run without
         # a budget: the planner's estimate of one iteration's cost only moves when an
@@ -309,6 +368,8 @@ class ControlLoop:
                 act_ms = (time.perf_counter() - ta) * 1000.0
                 action = out.action[0, : len(ctx.joint_names)].astype(np.float64)
                 effort = ctx.action_spec.to_command(action, q)
+                if ctx.gravity is not None:  # trained on a gravity-free arm: hold it up
+                    effort = effort + ctx.gravity(snap.positions)
                 planned, iterations = bool(out.planned[0]), int(out.iterations)
             except (KeyError, ValueError, RuntimeError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
@@ -363,7 +424,13 @@ def load_control_loop(p: ControllerParams) -> ControlLoop:
         p.max_effort_fraction, p.max_effort_rate, p.position_margin, p.sensor_timeout_s
     )
     loop = ControlLoop(
-        agent, p.task or None, safety, p.period_s, p.use_planner, p.planner_budget_fraction
+        agent,
+        p.task or None,
+        safety,
+        p.period_s,
+        p.use_planner,
+        p.planner_budget_fraction,
+        gravity_compensation=p.gravity_compensation,
     )
     loop.contexts = loop.prepare(agent)  # warm-up: first calls allocate
     return loop

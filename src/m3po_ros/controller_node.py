@@ -39,6 +39,12 @@ from m3po_ros.stamped_inputs import SensorInputs
 from m3po_ros.tick_log import TickLog
 from m3po_ros.tick_stats import TickClock, TickStats
 
+GRAVITY_SAYS = {
+    "controller": "added by this node (URDF gravity torques)",
+    "driver": "by the robot's driver",
+    "off": "none (trained with gravity acting)",
+}
+
 # A refused hot-swap checkpoint raises one of these (CheckpointError and ControlError are
 # RuntimeErrors); the running model stays.
 SWAP_ERRORS = (RuntimeError, ValueError, OSError)
@@ -243,7 +249,8 @@ class ControllerNode(LifecycleNode):
         self.get_logger().info(
             f"configured: checkpoint {self.checkpoint_path}, task {loop.task}, "
             f"{p.control_rate_hz} Hz, planner {'on' if p.use_planner else 'off'} "
-            f"(budget {loop.budget_ms():.1f} ms)"
+            f"(budget {loop.budget_ms():.1f} ms), gravity compensation: "
+            f"{GRAVITY_SAYS[loop.context.gravity_mode]}"
         )
         # Resolved names (namespace and remaps applied): what the robot must publish/take.
         ins = ", ".join(

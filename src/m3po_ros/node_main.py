@@ -12,7 +12,6 @@ from rclpy.signals import SignalHandlerOptions
 
 from m3po_ros.params import ParamError
 
-
 STOP_POLL_S = 0.1  # the longest a stop signal waits for the spin loop to look
 
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+from m3po_learning.envelope import DEFAULT_ENVELOPE
 from m3po_ros import topics
 
 
@@ -186,18 +187,23 @@ class ControllerParams:
     sensor_timeout_s: float = param(
         0.1, "joint_states older than this trips the watchdog", 0.001, 10.0
     )
+    # Defaults: the envelope training acts within (m3po_learning.envelope), so the policy
+    # meets on the robot the limits it learned under.
     max_effort_fraction: float = param(
-        1.0,
+        DEFAULT_ENVELOPE.max_effort_fraction,
         "command limit as a fraction of the URDF effort (position drive: of one step from "
         "the measured position; velocity drive: of the velocity limit)",
         0.0,
         1.0,
     )
     max_effort_rate: float = param(
-        50.0, "largest command change per second, in URDF effort limits", 0.1, 1e6
+        DEFAULT_ENVELOPE.max_effort_rate,
+        "largest command change per second, in URDF effort limits",
+        0.1,
+        1e6,
     )
     position_margin: float = param(
-        0.05,
+        DEFAULT_ENVELOPE.position_margin,
         "within this distance of a position limit, effort pushing outward is cut (rad|m)",
         0.0,
         1.0,
@@ -225,6 +231,14 @@ class ControllerParams:
         "velocity (Float64MultiArray) or trajectory (trajectory_msgs/JointTrajectory, for a "
         "JointTrajectoryController; position-drive checkpoints)",
         choices=("auto", "effort", "position", "velocity", "trajectory"),
+    )
+    gravity_compensation: str = param(
+        "auto",
+        "who cancels gravity on the robot: auto (as in training: controller when the policy "
+        "was trained compensated, else off), controller (this node adds the URDF's gravity "
+        "torques), driver (the robot's driver does), off; a mismatch with the training is "
+        "refused at configure",
+        choices=("auto", "controller", "driver", "off"),
     )
     diagnostics_period_s: float = param(1.0, "seconds between /diagnostics messages", 0.05, 60.0)
     autostart: bool = param(
@@ -261,6 +275,12 @@ class SimParams:
     task: str = param("arm2/reach", "task (robot/task) to simulate")
     seed: int = param(0, "episode seeds are seed, seed+1, ...; setting it resets", 0, 2**31 - 1)
     randomize: bool = param(False, "domain randomisation (config/randomization/default.yaml)")
+    driver_gravity_compensation: bool = param(
+        False,
+        "the simulated robot's driver cancels gravity (as a torque-mode arm's does); off, "
+        "gravity acts and a controller of a policy trained compensated adds the torques "
+        "(its gravity_compensation:=auto); on, that controller needs gravity_compensation:=driver",
+    )
     real_time_factor: float = param(
         1.0, "simulated seconds per wall second; 0 = lockstep (one step per command)", 0.0, 100.0
     )

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from m3po_learning.envelope import DEFAULT_ENVELOPE
+
 if TYPE_CHECKING:  # the spec only; importing m3po_learning.envs loads MuJoCo
     from m3po_learning.envs.action import ActionSpec
 
@@ -33,9 +35,10 @@ class SafetyState(StrEnum):
 class SafetyConfig:
     """Settings of the safety layer (from the controller's parameters)."""
 
-    max_effort_fraction: float = 1.0  # command limit as a fraction of the URDF effort limit
-    max_effort_rate: float = 50.0  # largest change per second, in effort limits per second
-    position_margin: float = 0.05  # inside this distance of a limit, outward effort is cut
+    # Defaults: the envelope training acts within (m3po_learning.envelope).
+    max_effort_fraction: float = DEFAULT_ENVELOPE.max_effort_fraction  # of the effort limit
+    max_effort_rate: float = DEFAULT_ENVELOPE.max_effort_rate  # effort limits per second
+    position_margin: float = DEFAULT_ENVELOPE.position_margin  # outward effort cut inside it
     sensor_timeout_s: float = 0.1  # watchdog: joint readings older than this are stale
 
     def __post_init__(self) -> None:

@@ -175,9 +175,18 @@ class SimNode(Node):
 
     # -- episodes --------------------------------------------------------------------------
     def _build_env(self, task: str) -> None:
+        from m3po_learning.envelope import Envelope
         from m3po_learning.envs import make_env
 
-        self.env = make_env(task, seed=self.params.seed, randomize=self.params.randomize)
+        # The simulated robot has its drives' velocity limits; the effort, position and rate
+        # limits are the controller's safety layer's to apply, as on a real robot.
+        self.env = make_env(
+            task,
+            seed=self.params.seed,
+            randomize=self.params.randomize,
+            envelope=Envelope.drive_only(),
+        )
+        self.env.set_gravity_compensation(self.params.driver_gravity_compensation)
         self.task = task
         self.action_spec = self.env.action_spec
         # Goals are the env's world coordinates, where the URDF root sits at the origin: the

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from m3po_learning.checkpoint import load_agent
@@ -57,8 +58,8 @@ def test_train_leaves_loadable_checkpoint_then_resume_and_eval(tmp_path):
         "--no-progress",
         "--tasks",
         "pendulum/swingup",
-        "train.steps=256",
-        "train.checkpoint_every=128",
+        "train.steps=192",
+        "train.checkpoint_every=64",
         "train.eval_every=0",
         *FAST,
     ]
@@ -67,19 +68,19 @@ def test_train_leaves_loadable_checkpoint_then_resume_and_eval(tmp_path):
     assert "final evaluation" in out.stdout and "pendulum/swingup" in out.stdout
     agent = load_agent(run, device="cpu")
     assert agent.tasks == ["pendulum/swingup"]
-    assert agent.checkpoint_meta["step"] == 256
+    assert agent.checkpoint_meta["step"] == 192
     assert (run / "metrics.csv").read_text().count("wm/total") > 0
     assert "pendulum/swingup" in (run / "eval.csv").read_text()
 
-    # resume: continues from step 256 instead of starting over
-    out = m3po(*[a if a != "train.steps=256" else "train.steps=384" for a in args], "--resume")
+    # resume: continues from step 192 instead of starting over
+    out = m3po(*[a if a != "train.steps=192" else "train.steps=256" for a in args], "--resume")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "resumed from" in out.stderr
-    assert load_agent(run, device="cpu").checkpoint_meta["step"] == 384
+    assert load_agent(run, device="cpu").checkpoint_meta["step"] == 256
     steps = [
         int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]
     ]
-    assert min(s for s in steps if s > 256) > 256 and max(steps) == 384
+    assert min(s for s in steps if s > 192) > 192 and max(steps) == 256
 
     res = tmp_path / "ret.json"
     out = m3po(
@@ -90,10 +91,22 @@ def test_train_leaves_loadable_checkpoint_then_resume_and_eval(tmp_path):
         "1",
         "--json",
         str(res),
+        "--baseline",
+        "zero",
         "planner.iterations=1",
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert set(json.loads(res.read_text())) == {"pendulum/swingup"}
+    result = json.loads(res.read_text())
+    assert set(result) == {"pendulum/swingup", "baseline"}
+    assert result["baseline"]["kind"] == "zero"
+    from m3po_learning.evaluation import baseline_returns
+
+    # the same seed and episodes as the agent's evaluation: the all-zero action's return
+    assert result["baseline"]["returns"] == baseline_returns(
+        ["pendulum/swingup"], "zero", episodes=1, seed=10_000
+    )
+    header = next(ln for ln in out.stdout.splitlines() if ln.startswith("task"))
+    assert header.split() == ["task", "return", "zero"]
 
     vids = tmp_path / "videos"
     out = m3po(
@@ -144,6 +157,10 @@ def test_bring_your_own_robot_cli(tmp_path):
         str(urdf),
         "--task",
         "reach",
+        "--end-effector",
+        "upper",
+        "--gravity-compensation",
+        "off",
         "--out",
         str(run),
         "--no-progress",
@@ -156,6 +173,26 @@ def test_bring_your_own_robot_cli(tmp_path):
     agent = load_agent(run, device="cpu")  # re-registers the URDF task from the config
     assert agent.tasks == ["my_arm/reach"]
     assert agent.specs[0].joint_names == ("shoulder", "elbow")
+    assert agent.checkpoint_meta["robots"][0]["entry"].endswith(
+        "my_arm.urdf:reach,end_effector=upper,gravity_compensation=off"
+    )
+    obs = np.random.default_rng(0).normal(size=(4, agent.obs_dim)).astype(np.float32)
+    before = agent.act(obs, ["my_arm/reach"] * 4, explore=False, use_planner=False).action
+
+    # The checkpoint carries its URDF: moved to another machine (here: another directory,
+    # the original URDF gone) it loads, builds the same robot and acts identically.
+    moved = tmp_path / "robot_computer" / "byo"
+    moved.parent.mkdir()
+    os.rename(run, moved)
+    urdf.unlink()
+    agent = load_agent(moved, device="cpu")
+    after = agent.act(obs, ["my_arm/reach"] * 4, explore=False, use_planner=False).action
+    np.testing.assert_array_equal(before, after)
+    from m3po_learning.envs import make_env
+
+    env = make_env("my_arm/reach")
+    assert env.observation_spec.frame_names == ("upper",)
+    assert not env.model.body_gravcomp.any()  # trained with gravity acting: so simulated
     bad = tmp_path / "bad.urdf"
     bad.write_text("<robot name='x'><link name='a'/></robot>")
     out = m3po("train", "--robot", str(bad), "--out", str(tmp_path / "bad"), *FAST)
@@ -180,8 +217,11 @@ def test_bad_input_exits_with_clear_error(args, message):
     assert "Traceback" not in out.stderr
 
 
-def train_briefly(run: Path, task: str, steps: int, *args: str):
-    """`m3po train` on one task for `steps` steps with the FAST settings, no mid-run evals."""
+def train_briefly(run: Path, task: str, steps: int, *args: str, extra: tuple = ()):
+    """`m3po train` on one task for `steps` steps with the FAST settings, no mid-run evals.
+
+    `extra` overrides come after FAST (and win).
+    """
     return m3po(
         "train",
         *args,
@@ -194,13 +234,14 @@ def train_briefly(run: Path, task: str, steps: int, *args: str):
         "train.eval_every=0",
         "train.checkpoint_every=0",
         *FAST,
+        *extra,
     )
 
 
 def test_any_dm_control_suite_task_trains_and_evaluates(tmp_path):
     """Not only the reference tasks: any suite task by its dmc/<domain>-<task> name."""
     run = tmp_path / "acro"
-    out = train_briefly(run, "dmc/acrobot-swingup", 160)
+    out = train_briefly(run, "dmc/acrobot-swingup", 112)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "dmc/acrobot-swingup" in out.stdout
     assert load_agent(run, device="cpu").tasks == ["dmc/acrobot-swingup"]
@@ -216,12 +257,17 @@ def test_every_training_config_trains_and_evaluates(tmp_path, name):
     """Each ablation (and the default and demo configs) runs through the real CLI."""
     cfg = Path(__file__).resolve().parents[2] / "config" / "train" / f"{name}.yaml"
     run = tmp_path / name
-    out = train_briefly(run, "pendulum/swingup", 192, "--config", str(cfg))
+    out = train_briefly(
+        run, "pendulum/swingup", 128, "--config", str(cfg), extra=("train.seed_steps=64",)
+    )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "final evaluation at step 192" in out.stdout
+    assert "final evaluation at step 128" in out.stdout
     metrics = (run / "metrics.csv").read_text()
     actor = "pi/kl" if name not in ("ppo_baseline",) else "pi/entropy"
     assert actor in metrics
-    out = m3po("eval", "--checkpoint", str(run), "--episodes", "2", "planner.iterations=1")
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "pendulum/swingup" in out.stdout
+    # The checkpoint of every config loads and acts (the eval CLI itself: the test above).
+    agent = load_agent(run, device="cpu")
+    obs = np.zeros((1, agent.obs_dim), np.float32)
+    for use_planner in (False, True):
+        out = agent.act(obs, ["pendulum/swingup"], explore=False, use_planner=use_planner)
+        assert out.action.shape == (1, agent.action_dim) and np.isfinite(out.action).all()

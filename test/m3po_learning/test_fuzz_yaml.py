@@ -324,7 +324,7 @@ overrides = st.lists(
 )
 
 
-@fuzz_settings(60)
+@fuzz_settings(30)
 @given(items=overrides)
 def test_overrides(folder, items):
     marker = _fresh(folder, ".marker")

@@ -174,3 +174,39 @@ def test_reordered_observation_of_the_same_size_is_refused():
     # Different joints in command order are named.
     other = dataclasses.replace(spec, joint_names=spec.joint_names[::-1])
     assert "joints" in observation_mismatch(other, spec)
+
+
+def test_gravity_compensation_added_for_a_compensated_policy_or_refused(agent):
+    """arm7 was trained with gravity cancelled: the controller adds its gravity torques.
+
+    Or (`driver`) leaves them to the robot's driver; `off` is refused, and arm2 (trained with
+    gravity acting) refuses compensation.
+    """
+    from m3po_learning.envs import make_env
+    from m3po_learning.envs.gravity import GravityTorques
+
+    task = "arm7/reach"
+    env = make_env(task, 5)
+    env.reset(5)
+    snap = snapshot_of(env)
+    commands = {}
+    for mode in ("auto", "driver"):
+        loop = ControlLoop(
+            agent, task, SafetyConfig(max_effort_rate=1e6), 0.02, use_planner=False,
+            gravity_compensation=mode,
+        )  # fmt: skip
+        res = loop.tick(snap, now_s=0.0)
+        assert res.state == SafetyState.OK, res.error
+        commands[mode] = res.command
+    assert loop.context.gravity_mode == "driver"
+    tau = GravityTorques(env.task.robot)(snap.positions)
+    limit = env.action_spec.effort_max
+    expected = np.clip(commands["driver"] + tau, -limit, limit)
+    np.testing.assert_allclose(commands["auto"], expected, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ControlError, match="trained with gravity compensated"):
+        ControlLoop(agent, task, SafetyConfig(), 0.02, gravity_compensation="off")
+    with pytest.raises(ControlError, match="trained with gravity acting"):
+        ControlLoop(agent, TASK, SafetyConfig(), 0.02, gravity_compensation="controller")
+    # a checkpoint of both robots runs arm2 with `off`: arm7's refusal waits until it runs
+    loop = ControlLoop(agent, TASK, SafetyConfig(), 0.02, gravity_compensation="off")
+    assert "trained with gravity compensated" in loop.contexts[task].gravity_error

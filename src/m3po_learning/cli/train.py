@@ -41,6 +41,19 @@ def add_parser(sub) -> None:
         default="reach",
         help="task for --robot (default reach)",
     )
+    p.add_argument(
+        "--end-effector",
+        metavar="LINK",
+        help="link of --robot driven to the goal (default: the leaf link farthest down the chain)",
+    )
+    p.add_argument(
+        "--gravity-compensation",
+        choices=("on", "off"),
+        default="on",
+        help="--robot's simulation cancels gravity (on, default: a torque-mode arm whose "
+        "driver, or the controller, compensates) or leaves it acting (off); stored in the "
+        "checkpoint, and the controller refuses a robot configured otherwise",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -98,8 +111,8 @@ def stop_on_signals(trainer):
 def train_values(args: argparse.Namespace) -> dict:
     """The `train` keys the options set, as config values (applied after KEY=VALUE).
 
-    `--tasks` replaces train.tasks; `--robot` sets train.robots to that URDF's task and,
-    without `--tasks`, trains on it alone.
+    `--tasks` replaces train.tasks; `--robot` sets train.robots to that URDF's task (with
+    `--end-effector` and `--gravity-compensation`) and, without `--tasks`, trains on it alone.
     """
     from m3po_learning.envs.registry import robot_entry
 
@@ -107,18 +120,32 @@ def train_values(args: argparse.Namespace) -> dict:
     if args.tasks:
         values["tasks"] = list(args.tasks)
     if args.robot:
-        values["robots"] = [robot_entry(args.robot, args.task)]
+        values["robots"] = [
+            robot_entry(
+                args.robot,
+                args.task,
+                end_effector=args.end_effector,
+                gravity_compensation=args.gravity_compensation == "on",
+            )
+        ]
         values.setdefault("tasks", [])
+    elif args.end_effector or args.gravity_compensation != "on":
+        raise ValueError("--end-effector and --gravity-compensation apply to --robot URDF")
     return values
 
 
-def print_returns(returns: dict[str, float], title: str, baseline: dict | None = None) -> None:
-    """Print a per-task return table with a mean row, and a `random` column from `baseline`."""
+def print_returns(
+    returns: dict[str, float],
+    title: str,
+    baseline: dict | None = None,
+    baseline_name: str = "random",
+) -> None:
+    """Print a per-task return table with a mean row, and a `baseline_name` column."""
     width = max([len(t) for t in returns] + [8])
     print(f"\n{title}")
     head = f"{'task':<{width}}  {'return':>9}"
     if baseline:
-        head += f"  {'random':>9}"
+        head += f"  {baseline_name:>9}"
     print(head)
     print("-" * len(head))
     for task, ret in returns.items():
@@ -127,4 +154,8 @@ def print_returns(returns: dict[str, float], title: str, baseline: dict | None =
             line += f"  {baseline[task]:9.1f}"
         print(line)
     if returns:
-        print(f"{'mean':<{width}}  {sum(returns.values()) / len(returns):9.1f}")
+        line = f"{'mean':<{width}}  {sum(returns.values()) / len(returns):9.1f}"
+        if baseline:
+            shared = [baseline[t] for t in returns if t in baseline]
+            line += f"  {sum(shared) / max(len(shared), 1):9.1f}"
+        print(line)

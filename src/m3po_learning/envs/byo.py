@@ -87,9 +87,13 @@ def _pick_end_effector(joints, actuated: set[str]) -> str:
 
 
 def describe_robot(
-    urdf_path: str | Path, end_effector: str | None = None
+    urdf_path: str | Path, end_effector: str | None = None, gravity_compensation: bool = True
 ) -> tuple[RobotDescription, list]:
-    """A RobotDescription for a user's URDF, with clear errors for unusable files."""
+    """A RobotDescription for a user's URDF, with clear errors for unusable files.
+
+    `gravity_compensation`: the simulation cancels gravity on every body, as a torque-mode
+    arm's driver does (or the controller, see docs/ros.md); False leaves gravity acting.
+    """
     path = Path(urdf_path).expanduser().resolve()
     if not path.is_file():
         raise UrdfError(f"URDF file {str(path)!r} does not exist")
@@ -114,7 +118,7 @@ def describe_robot(
         actuated_joints=tuple(j.name for j in actuated),
         frames=(ee,),
         timestep_s=0.002,
-        gravity_compensation=True,
+        gravity_compensation=gravity_compensation,
         armature=0.01,
         goal_marker=True,
     )
@@ -128,6 +132,7 @@ def robot_task(
     end_effector: str | None = None,
     episode_length: int = 200,
     control_dt: float = 0.02,
+    gravity_compensation: bool = True,
 ) -> tuple[str, Callable[[], Task]]:
     """A reach or track task for the robot in `urdf_path`: its name and a task factory.
 
@@ -142,7 +147,7 @@ def robot_task(
     """
     if task not in BYO_TASKS:
         raise ValueError(f"task={task!r}: a URDF robot supports {BYO_TASKS}")
-    desc, actuated = describe_robot(urdf_path, end_effector)
+    desc, actuated = describe_robot(urdf_path, end_effector, gravity_compensation)
     ee = desc.frames[0]
     goals = ReachableGoals(Path(desc.urdf), ee, actuated)
     centre, radius = goals.extent()

@@ -248,8 +248,15 @@ class DmcEnv:
         """Actuated joints (or actuators) in action order with their effort limits."""
         return ActionSpec.from_limits(self.spec.joint_names, self.joint_limits())
 
-    def render(self, width: int = 320, height: int = 240) -> np.ndarray:
-        """Offscreen RGB frame (height, width, 3) uint8 from camera 0."""
+    def render(self, width: int = 320, height: int = 240, quality: str = "full") -> np.ndarray:
+        """Offscreen RGB frame (height, width, 3) uint8 from camera 0.
+
+        dm_control draws with its own scene settings: `quality` is checked, not applied.
+        """
+        from m3po_learning.envs.env import RENDER_QUALITIES
+
+        if quality not in RENDER_QUALITIES:
+            raise ValueError(f"quality={quality!r}: use one of {RENDER_QUALITIES}")
         return self._env.physics.render(height=height, width=width, camera_id=0)
 
     def close(self) -> None:

@@ -7,12 +7,15 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from m3po_learning.envelope import DEFAULT_ENVELOPE, Envelope, EnvelopeFilter
 from m3po_learning.envs.action import ActionSpec, JointLimit
 from m3po_learning.envs.observation import ObservationSpec
 from m3po_learning.envs.randomization import Randomization, Randomizer
 from m3po_learning.envs.robot import Robot
 from m3po_learning.envs.tasks.base import Task
 from m3po_learning.types import EnvSpec
+
+RENDER_QUALITIES = ("fast", "full")  # see Env.render
 
 
 def _view(array: np.ndarray, index: np.ndarray) -> np.ndarray | None:
@@ -38,6 +41,7 @@ class Env:
         task: Task,
         seed: int = 0,
         randomization: Randomization | None = None,
+        envelope: Envelope | None = None,
     ) -> None:
         self.name = name
         self.task = task
@@ -69,6 +73,7 @@ class Env:
         self._obs_p = _view(d.qpos, self._obs_qidx)
         self._obs_v = _view(d.qvel, self._obs_didx)
         self._obs_f = _view(d.xpos, self._obs_fids)
+        self._act_v = _view(d.qvel, r.act_dof_idx)
         # Tasks that read link positions (frames) need kinematics after each step; the rest
         # skip it (render() runs a full mj_forward itself).
         self._needs_kinematics = bool(obs.frame_names) or task.uses_kinematics
@@ -77,6 +82,18 @@ class Env:
         self._action = np.zeros(self.spec.action_dim)
         # Position/velocity drives: the servo's setpoint from the action (effort: the action).
         self._setpoint = None if task.robot.drive == "effort" else self.robot.action_spec
+        # Effort drives run inside the envelope of the robot they stand for: its velocity
+        # limits (per physics step, as its drives) and the controller's safety limits (per
+        # control period). Setpoint drives: their servo already bounds the motion.
+        self.envelope = DEFAULT_ENVELOPE if envelope is None else envelope
+        spec = self.robot.action_spec
+        self._envelope = None
+        if self._setpoint is None:
+            filt = EnvelopeFilter(
+                self.envelope, spec.pos_lo, spec.pos_hi, spec.vel_max, task.control_dt
+            )
+            if filt.active or filt.limits_velocity:
+                self._envelope = filt
         self.attach_output(np.zeros(self.spec.obs_dim, np.float32))
         self._seed_generators(seed)
         self._randomizer = (
@@ -89,6 +106,8 @@ class Env:
         self._vel_noise = np.zeros(len(r.joint_names))
         self._t = 0
         self._renderer: mujoco.Renderer | None = None
+        self._render_key: tuple | None = None
+        self._offsamples = int(self.model.vis.quality.offsamples)
         self._episode_params: dict[str, float] = {}
 
     # ------------------------------------------------------------------ episode
@@ -115,6 +134,8 @@ class Env:
         if self._randomizer is not None:
             params = self._randomizer.apply(self._dr_rng, d)
         mujoco.mj_resetData(m, d)
+        if self._envelope is not None:
+            self._envelope.reset()
         self.task.reset(self.robot, self._rng)
         mujoco.mj_forward(m, d)
         self._noise = (
@@ -153,11 +174,12 @@ class Env:
         ctrl = a
         if self._setpoint is not None:
             ctrl = self._setpoint.to_command(a, d.qpos[robot.act_qpos_idx])
+        elif self._envelope is not None and self._envelope.active:
+            a = ctrl = self._envelope.control(a, d.qpos[robot.act_qpos_idx])
         if self._delay_steps:
             self._delayed_physics(ctrl)
         else:
-            d.ctrl[:] = ctrl
-            mujoco.mj_step(m, d, self._nstep)
+            self._physics(ctrl, self._nstep)
         if self._needs_kinematics:
             mujoco.mj_kinematics(m, d)
         self._t += 1
@@ -170,16 +192,32 @@ class Env:
 
     def _delayed_physics(self, a: np.ndarray) -> None:
         """Actuation latency of D physics steps: the motor sees the control `a` D steps late."""
-        m, d, n = self.model, self.data, self._nstep
+        n = self._nstep
         hist = self._action_history  # row k: the action issued k control periods ago
         hist[1:] = hist[:-1].copy()
         hist[0] = a
         q, r = divmod(self._delay_steps, n)
         if r:
-            d.ctrl[:] = hist[q + 1]
-            mujoco.mj_step(m, d, r)
-        d.ctrl[:] = hist[q]
-        mujoco.mj_step(m, d, n - r)
+            self._physics(hist[q + 1], r)
+        self._physics(hist[q], n - r)
+
+    def _physics(self, ctrl: np.ndarray, steps: int) -> None:
+        """`steps` physics steps at control `ctrl`; the drives' velocity limits each step."""
+        m, d = self.model, self.data
+        env = self._envelope
+        if env is None or not env.limits_velocity:
+            d.ctrl[:] = ctrl
+            mujoco.mj_step(m, d, steps)
+            return
+        view = self._act_v  # actuated joint velocities, a view where the dofs are contiguous
+        didx = self.robot.act_dof_idx
+        for _ in range(steps):
+            d.ctrl[:] = env.drive(ctrl, d.qvel[didx] if view is None else view)
+            mujoco.mj_step(m, d)
+            if view is None:
+                d.qvel[didx] = env.clamp(d.qvel[didx])
+            else:
+                env.clamp_in_place(view)
 
     def _observe(self) -> None:
         d, spec = self.data, self.observation_spec
@@ -249,15 +287,29 @@ class Env:
         """Per-episode randomisation scalars drawn at the last reset (noise, delay)."""
         return dict(self._episode_params)
 
+    def set_gravity_compensation(self, on: bool) -> None:
+        """Cancel gravity on every robot body (on), or let it act (off), from now on.
+
+        Tasks are built as they were trained (`RobotDescription.gravity_compensation`); the
+        sim node uses this to simulate a robot whose driver does or does not compensate.
+        """
+        self.model.body_gravcomp[1:] = 1.0 if on else 0.0
+
     # ------------------------------------------------------------------ rendering
-    def render(self, width: int = 320, height: int = 240) -> np.ndarray:
-        """Offscreen RGB frame (height, width, 3) uint8 from the robot's free camera."""
-        if self._renderer is None or (self._renderer.width, self._renderer.height) != (
-            width,
-            height,
-        ):
+    def render(self, width: int = 320, height: int = 240, quality: str = "full") -> np.ndarray:
+        """Offscreen RGB frame (height, width, 3) uint8 from the robot's free camera.
+
+        `quality="fast"` draws without shadows, reflections or multisampling: about 7x
+        faster on a software OpenGL (EGL/OSMesa on a machine without a GPU), where shadow
+        passes dominate; "full" is MuJoCo's default look.
+        """
+        if quality not in RENDER_QUALITIES:
+            raise ValueError(f"quality={quality!r}: use one of {RENDER_QUALITIES}")
+        if self._renderer is None or self._render_key != (width, height, quality):
             if self._renderer is not None:
                 self._renderer.close()
+            # Multisampling is fixed when the GL framebuffer is made, from the model.
+            self.model.vis.quality.offsamples = 0 if quality == "fast" else self._offsamples
             try:
                 self._renderer = mujoco.Renderer(self.model, height=height, width=width)
             except mujoco.FatalError as exc:
@@ -265,6 +317,10 @@ class Env:
                     f"{self.name}: no OpenGL context for offscreen rendering ({exc}); set "
                     "MUJOCO_GL=egl (or MUJOCO_GL=osmesa with libosmesa6) before mujoco is imported"
                 ) from exc
+            if quality == "fast":
+                for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION):
+                    self._renderer.scene.flags[flag] = False
+            self._render_key = (width, height, quality)
             cam = mujoco.MjvCamera()
             (cam.lookat[:], cam.distance, cam.azimuth, cam.elevation) = self.task.robot.camera
             self._camera = cam

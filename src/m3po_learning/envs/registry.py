@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from m3po_learning.envelope import Envelope
 from m3po_learning.envs.byo import robot_task
 from m3po_learning.envs.dmc import PREFIX as DMC_PREFIX
 from m3po_learning.envs.dmc import REFERENCE_TASKS as DMC_TASKS
@@ -132,6 +133,7 @@ def make_env(
     seed: int = 0,
     randomize: bool | str | Path | Mapping | None = False,
     reality_gap: str | None = None,
+    envelope: Envelope | None = None,
 ) -> Env | DmcEnv:
     """Build the env for task `name`.
 
@@ -142,6 +144,9 @@ def make_env(
             file name in config/randomization/, or a mapping of `Randomization` fields.
         reality_gap: evaluation variant from config/randomization/reality_gap.yaml
             ("heavy", "delayed", "noisy", "all", ...), applied on top of `randomize`.
+        envelope: the limits an effort-drive robot's actions run within (None: the
+            default, its velocity limits and the controller's safety limits; see
+            `m3po_learning.envelope`). dm_control tasks have none.
 
     Raises:
         TaskSetError: `name` is no task (see `task_kind`).
@@ -154,50 +159,125 @@ def make_env(
             )
         return DmcEnv(name, seed=seed)
     task = make_task(name)
-    return Env(name, task, seed=seed, randomization=_resolve_randomization(randomize, reality_gap))
+    return Env(
+        name,
+        task,
+        seed=seed,
+        randomization=_resolve_randomization(randomize, reality_gap),
+        envelope=envelope,
+    )
 
 
 # -- bring-your-own URDF robots ------------------------------------------------------------------
+ENTRY_OPTIONS = ("end_effector", "gravity_compensation")
+
+
+@dataclasses.dataclass(frozen=True)
+class RobotEntry:
+    """One `train.robots` entry: a task of a URDF robot and how its simulation is built.
+
+    Written "path/to/robot.urdf:TASK[,end_effector=LINK][,gravity_compensation=off]"; the
+    path may hold colons (the task is after the last one), the options follow the task.
+    """
+
+    urdf: str
+    task: str
+    end_effector: str | None = None  # None: the leaf link farthest down the chain
+    gravity_compensation: bool = True  # the robot's driver (or the controller) cancels gravity
+
+    def __str__(self) -> str:
+        text = f"{self.urdf}:{self.task}"
+        if self.end_effector:
+            text += f",end_effector={self.end_effector}"
+        if not self.gravity_compensation:
+            text += ",gravity_compensation=off"
+        return text
+
+    def with_urdf(self, urdf: str | Path) -> RobotEntry:
+        """The same entry for a copy of the URDF at `urdf` (a checkpoint's own copy)."""
+        return dataclasses.replace(self, urdf=str(urdf))
+
+
 def make_robot_task(
     urdf_path: str | Path,
     task: str = "reach",
     end_effector: str | None = None,
     episode_length: int = 200,
     control_dt: float = 0.02,
+    gravity_compensation: bool = True,
 ) -> str:
     """Register a reach or track task for the robot in `urdf_path`; returns its task name.
 
     The name is "<robot name from the URDF>/<task>" ("<name>_byo/<task>" when the name is a
     built-in robot's) and works with `make_env`, `VectorEnv` and task lists
     (`m3po train --robot path/to/robot.urdf --task reach`). Registering the same robot again
-    replaces the earlier registration.
+    replaces the earlier registration. `gravity_compensation=False` simulates the robot
+    with gravity acting on it (a driver that does not cancel it).
 
     Raises:
         UrdfError: the file is missing, not a URDF, cannot be loaded by MuJoCo, or has no
             actuated joints.
         ValueError: `task` is not one of "reach" or "track".
     """
-    name, factory = robot_task(urdf_path, task, end_effector, episode_length, control_dt)
+    name, factory = robot_task(
+        urdf_path, task, end_effector, episode_length, control_dt, gravity_compensation
+    )
     register_task(name, factory, overwrite=True)
     return name
 
 
-def robot_entry(urdf_path: str | Path, task: str) -> str:
-    """The `train.robots` entry for a task of a URDF robot: "<absolute urdf path>:<task>"."""
-    return f"{Path(urdf_path).expanduser().resolve()}:{task}"
+def robot_entry(
+    urdf_path: str | Path,
+    task: str,
+    end_effector: str | None = None,
+    gravity_compensation: bool = True,
+) -> str:
+    """The `train.robots` entry for a task of a URDF robot (see `RobotEntry`), absolute path."""
+    urdf = str(Path(urdf_path).expanduser().resolve())
+    return str(RobotEntry(urdf, task, end_effector or None, gravity_compensation))
 
 
-def parse_robot_entry(entry: str) -> tuple[str, str]:
-    """A `train.robots` entry "path/to/robot.urdf:TASK" -> (urdf path, task)."""
-    urdf, sep, task = entry.rpartition(":")
+def parse_robot_entry(entry: str) -> RobotEntry:
+    """A `train.robots` entry "path/to/robot.urdf:TASK[,key=value...]" -> RobotEntry."""
+    urdf, sep, rest = str(entry).rpartition(":")
+    task, *options = rest.split(",")
     if not sep or not urdf or not task:
-        raise TaskSetError(f"robot entry {entry!r} is not 'path/to/robot.urdf:TASK'")
-    return urdf, task
+        raise TaskSetError(
+            f"robot entry {entry!r} is not 'path/to/robot.urdf:TASK[,end_effector=LINK]"
+            "[,gravity_compensation=on|off]'"
+        )
+    values: dict = {}
+    for option in options:
+        key, eq, value = option.partition("=")
+        if key not in ENTRY_OPTIONS or not eq or not value:
+            raise TaskSetError(
+                f"robot entry {entry!r}: {option!r} is not one of "
+                f"{', '.join(k + '=...' for k in ENTRY_OPTIONS)}"
+            )
+        if key == "gravity_compensation":
+            if value not in ("on", "off"):
+                raise TaskSetError(
+                    f"robot entry {entry!r}: gravity_compensation={value!r}, use on or off"
+                )
+            values[key] = value == "on"
+        else:
+            values[key] = value
+    return RobotEntry(urdf, task, **values)
+
+
+def register_robot_entry(entry: RobotEntry) -> str:
+    """Register one parsed robot entry; its task name."""
+    return make_robot_task(
+        entry.urdf,
+        entry.task,
+        end_effector=entry.end_effector,
+        gravity_compensation=entry.gravity_compensation,
+    )
 
 
 def register_robots(entries: Iterable[str]) -> list[str]:
     """Register the bring-your-own robot tasks of `entries` (`train.robots`); their names."""
-    return [make_robot_task(*parse_robot_entry(e)) for e in entries]
+    return [register_robot_entry(parse_robot_entry(e)) for e in entries]
 
 
 # -- task lists and task sets --------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from m3po_learning.envelope import Envelope
 from m3po_learning.envs.env import Env
 from m3po_learning.envs.registry import make_env
 from m3po_learning.types import EnvSpec
@@ -29,13 +30,16 @@ class VectorEnv:
         seed: int = 0,
         randomize: bool | str | Path | Mapping | None = False,
         reality_gap: str | None = None,
+        envelope: Envelope | None = None,
     ) -> None:
         if len(tasks) == 0:
             raise ValueError("VectorEnv needs at least one task")
         self.tasks = list(tasks)
         self.seed = seed
         self.envs: list[Env] = [
-            make_env(t, seed=seed + i, randomize=randomize, reality_gap=reality_gap)
+            make_env(
+                t, seed=seed + i, randomize=randomize, reality_gap=reality_gap, envelope=envelope
+            )
             for i, t in enumerate(self.tasks)
         ]
         self.specs: list[EnvSpec] = [e.spec for e in self.envs]

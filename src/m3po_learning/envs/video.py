@@ -59,6 +59,7 @@ def record_video(
     width: int = 320,
     height: int = 240,
     seed: int = 0,
+    quality: str = "fast",
 ) -> Recording:
     """Run `policy_fn` (None: uniform random actions) and write every step as a frame.
 
@@ -70,6 +71,7 @@ def record_video(
         width: frame width, pixels.
         height: frame height, pixels.
         seed: seeds the env built from a task name, its first reset and the random actions.
+        quality: "fast" (no shadows or reflections: ~7x faster without a GPU) or "full".
     """
     env = make_env(env_or_task, seed=seed) if isinstance(env_or_task, str) else env_or_task
     owned = isinstance(env_or_task, str)
@@ -77,7 +79,7 @@ def record_video(
     steps = steps or env.spec.episode_length
     try:
         obs, _ = env.reset(seed=seed)
-        frames, returns, ret = [env.render(width, height)], [], 0.0
+        frames, returns, ret = [env.render(width, height, quality)], [], 0.0
         for _ in range(steps):
             if policy_fn is None:
                 action = rng.uniform(-1.0, 1.0, env.spec.action_dim)
@@ -85,7 +87,7 @@ def record_video(
                 action = np.asarray(policy_fn(obs), np.float64)[: env.spec.action_dim]
             obs, reward, terminated, truncated, _ = env.step(action)
             ret += reward
-            frames.append(env.render(width, height))
+            frames.append(env.render(width, height, quality))
             if terminated or truncated:
                 returns.append(ret)
                 ret = 0.0
@@ -150,6 +152,7 @@ def record_videos(
     height: int = 240,
     seed: int = 0,
     reality_gap: str | None = None,
+    quality: str = "fast",
 ) -> dict[str, Path]:
     """One video per task plus `contact_sheet.png` in `out_dir` (what `m3po eval --video` writes).
 
@@ -166,7 +169,14 @@ def record_videos(
         try:
             policy = policy_for_task(task) if policy_for_task else None
             rec = record_video(
-                env, policy, out / f"{task.replace('/', '_')}.{fmt}", steps, width, height, seed
+                env,
+                policy,
+                out / f"{task.replace('/', '_')}.{fmt}",
+                steps,
+                width,
+                height,
+                seed,
+                quality,
             )
         finally:
             env.close()

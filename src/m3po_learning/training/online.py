@@ -379,7 +379,14 @@ def build_trainer(
     np.random.seed(cfg.train.seed)
     out = Path(out_dir or cfg.train.out_dir)
     tasks = resolve_tasks(cfg.train.tasks, robots=cfg.train.robots)
-    env = VectorEnv(tasks, seed=cfg.train.seed, randomize=cfg.train.randomize)
+    from m3po_learning.envelope import Envelope
+
+    env = VectorEnv(
+        tasks,
+        seed=cfg.train.seed,
+        randomize=cfg.train.randomize,
+        envelope=None if cfg.train.envelope else Envelope.none(),
+    )
     agent = M3POAgent(cfg, env.specs, device=cfg.train.device)
     # Streams 0..N-1 hold the in-process envs; N..2N-1 hold episodes that arrive from outside
     # (sim nodes, robots) for the same tasks, so the two never share an episode id.

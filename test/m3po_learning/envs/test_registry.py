@@ -4,6 +4,7 @@ import pytest
 
 from m3po_learning.envs import TaskSetError, load_task_set, make_env
 from m3po_learning.envs.registry import (
+    RobotEntry,
     is_task,
     is_task_set,
     parse_robot_entry,
@@ -76,7 +77,7 @@ def test_robot_entries_register_and_resolve(tmp_path):
     urdf.parent.mkdir()
     urdf.write_text(URDF)
     entry = robot_entry(urdf, "track")
-    assert parse_robot_entry(entry) == (str(urdf.resolve()), "track")
+    assert parse_robot_entry(entry) == RobotEntry(str(urdf.resolve()), "track")
     assert register_robots([entry]) == ["regbot/track"]
     assert task_kind("regbot/track") == "registered" and is_task("regbot/track")
     assert make_env("regbot/track").spec.joint_names == ("hinge",)
@@ -86,5 +87,5 @@ def test_robot_entries_register_and_resolve(tmp_path):
         "arm2/reach",
     ]
     assert resolve_tasks([], robots=[entry]) == ["regbot/track"]
-    with pytest.raises(TaskSetError, match="not 'path/to/robot.urdf:TASK'"):
+    with pytest.raises(TaskSetError, match=r"not 'path/to/robot.urdf:TASK\[,end_effector=LINK\]"):
         parse_robot_entry("no-task-here")

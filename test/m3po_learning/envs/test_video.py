@@ -35,3 +35,21 @@ def test_render_video_and_contact_sheet(tmp_path):
 
     with Image.open(sheet) as im:
         assert im.size[0] == 3 * 160 and im.size[1] > 2 * 120
+
+
+def test_fast_quality_drops_shadows_only():
+    """`quality="fast"` (the video default) draws the same scene without the shadow passes."""
+    import pytest
+
+    env = make_env("arm2/reach", seed=0)
+    env.reset(seed=0)
+    full = env.render(160, 120, "full").astype(np.int16)
+    fast = env.render(160, 120, "fast").astype(np.int16)
+    assert env.render(160, 120, "full").astype(np.int16).tolist() == full.tolist()  # cached
+    differs = np.abs(full - fast).max(axis=2) > 24
+    # Shadows darken a few pixels under the robot; the rest of the frame is the same.
+    assert 0 < differs.mean() < 0.1, differs.mean()
+    assert (full.sum(axis=2)[differs] < fast.sum(axis=2)[differs]).mean() > 0.8
+    with pytest.raises(ValueError, match="quality='ugly'"):
+        env.render(160, 120, "ugly")
+    env.close()

@@ -9,8 +9,8 @@ import pytest
 TINY_OVERRIDES = [
     "model.preset=tiny",
     "train.tasks=[arm2/reach]",
-    "train.steps=600",
-    "train.seed_steps=300",
+    "train.steps=400",
+    "train.seed_steps=200",
     "planner.num_samples=64",
     "planner.num_elites=16",
     "planner.iterations=2",

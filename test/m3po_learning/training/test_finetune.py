@@ -55,7 +55,7 @@ def test_finetune_cli_sqlite3_improves_heldout_fit(tmp_path, tiny_checkpoint, ca
     agent = load_agent(out, device="cpu")
     assert agent.tasks == ["arm2/reach"]
     meta = agent.checkpoint_meta
-    assert meta["step"] == 600 + 200 and meta["trainer_state"]["finetune"]["steps"] == 200
+    assert meta["step"] == 400 + 200 and meta["trainer_state"]["finetune"]["steps"] == 200
     # a second run into the same directory keeps the first checkpoint
     _cli(
         [
@@ -128,13 +128,13 @@ def test_schedule_is_the_checkpoints_finetune_section(tmp_path, tiny_checkpoint)
         progress=False,
         device="cpu",
     )
-    assert result.steps == 7 and path.name == "finetune_000000607"
+    assert result.steps == 7 and path.name == "finetune_000000407"
     stored = load_agent(path, device="cpu").checkpoint_meta["trainer_state"]["finetune"]
     assert stored["config"]["steps"] == 7 and stored["config"]["holdout_frac"] == 0.25
     result, path = finetune_checkpoint(
         tiny_checkpoint, [bag], "arm2/reach", out, {"steps": 3}, progress=False, device="cpu"
     )
-    assert result.steps == 3 and path.name == "finetune_000000603"
+    assert result.steps == 3 and path.name == "finetune_000000403"
     with pytest.raises(ConfigError, match=r"finetune\.holdout_frac=1\.5"):
         finetune_checkpoint(
             tiny_checkpoint, [bag], "arm2/reach", out, {"holdout_frac": 1.5}, device="cpu"
