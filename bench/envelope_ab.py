@@ -5,7 +5,7 @@ both are evaluated as deployed (inside the envelope, planner on, same seeds). A 
 written after every run, so an interrupted bench keeps what it finished.
 
     PYTHONPATH=src python bench/envelope_ab.py --tasks arm2/reach,pendulum/swingup \\
-        --steps 3000 --seed 1
+        --steps 2000 --seed-steps 500 --seed 1 planner.num_samples=128 planner.iterations=2
 Writes bench/results/envelope_ab.json (--out).
 """
 
@@ -41,6 +41,7 @@ def run_one(task: str, envelope: bool, args) -> dict:
             "train.tensorboard=false",
             f"train.num_threads={args.threads}",
             f"train.envelope={str(envelope).lower()}",
+            *args.overrides,
         ],
     )
     out = Path(args.runs) / f"{task.replace('/', '_')}_envelope_{'on' if envelope else 'off'}"
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", default="runs/envelope_ab")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "envelope_ab.json"))
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     args = ap.parse_args(argv)
     from m3po_learning.evaluation import random_returns
 
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": cpu_name(),
         "config": args.config,
         "steps": args.steps,
+        "overrides": args.overrides,
         "seed": args.seed,
         "episodes": args.episodes,
         "random": random_returns(tasks, episodes=args.episodes),

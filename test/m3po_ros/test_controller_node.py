@@ -421,3 +421,17 @@ def test_task_switch_and_estop(ros, random_checkpoint):
         assert np.abs(commands_array(cmds)[-5:]).max() > 0.0
     finally:
         robot.stop()
+
+
+def test_gravity_compensation_mismatch_refused_at_configure(ros, random_checkpoint):
+    """arm7 was trained with gravity cancelled: `off` cannot configure, `auto` adds it here."""
+    node = start_controller(
+        ros, random_checkpoint, task="arm7/reach", autostart=False, gravity_compensation="off"
+    )
+    assert not change_state(ros, "/controller", Transition.TRANSITION_CONFIGURE)
+    assert get_state(ros, "/controller") == "unconfigured" and node.loop is None
+    assert set_param(ros, "/controller", "gravity_compensation", "auto").successful
+    assert not set_param(ros, "/controller", "gravity_compensation", "maybe").successful
+    assert change_state(ros, "/controller", Transition.TRANSITION_CONFIGURE)
+    assert node.loop.context.gravity_mode == "controller"
+    assert node.loop.context.gravity is not None

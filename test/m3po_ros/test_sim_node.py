@@ -92,3 +92,15 @@ def test_robot_description_is_latched_for_late_subscribers(ros):
     assert root.get("name") == "arm2"
     assert {j.get("name") for j in root.findall("joint")} >= {"shoulder", "elbow"}
     assert root.find("ros2_control") is not None
+
+
+def test_simulated_driver_gravity_compensation_and_velocity_limits(ros):
+    """The sim robot: gravity acts unless its driver cancels it; drives keep velocity limits."""
+    from m3po_learning.envelope import Envelope
+
+    acting = lockstep_sim(ros, task="arm7/reach")
+    assert not acting.env.model.body_gravcomp[1:].any()  # the controller adds it (auto)
+    assert acting.env.envelope == Envelope.drive_only()
+    acting.destroy_node()
+    cancelled = lockstep_sim(ros, task="arm7/reach", driver_gravity_compensation=True)
+    assert (cancelled.env.model.body_gravcomp == 1.0).sum() >= 7

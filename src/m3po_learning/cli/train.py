@@ -37,9 +37,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--task",
-        choices=("reach", "track"),
+        choices=("reach", "track", "swingup", "balance"),
         default="reach",
-        help="task for --robot (default reach)",
+        help="task for --robot (default reach; swingup/balance: the chain from the root to "
+        "the end effector upright, gravity acting)",
     )
     p.add_argument(
         "--end-effector",
@@ -49,10 +50,10 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--gravity-compensation",
         choices=("on", "off"),
-        default="on",
-        help="--robot's simulation cancels gravity (on, default: a torque-mode arm whose "
-        "driver, or the controller, compensates) or leaves it acting (off); stored in the "
-        "checkpoint, and the controller refuses a robot configured otherwise",
+        help="--robot's simulation cancels gravity (on: a torque-mode arm whose driver, or "
+        "the controller, compensates; default for reach/track) or leaves it acting (off; "
+        "default for swingup/balance); stored in the checkpoint, and the controller refuses "
+        "a robot configured otherwise",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -125,11 +126,15 @@ def train_values(args: argparse.Namespace) -> dict:
                 args.robot,
                 args.task,
                 end_effector=args.end_effector,
-                gravity_compensation=args.gravity_compensation == "on",
+                gravity_compensation=(
+                    None
+                    if args.gravity_compensation is None
+                    else args.gravity_compensation == "on"
+                ),
             )
         ]
         values.setdefault("tasks", [])
-    elif args.end_effector or args.gravity_compensation != "on":
+    elif args.end_effector or args.gravity_compensation is not None:
         raise ValueError("--end-effector and --gravity-compensation apply to --robot URDF")
     return values
 

@@ -1,4 +1,4 @@
-"""Bring your own robot: a reach or track task for any torque-driven URDF arm.
+"""Bring your own robot: reach, track, swing-up or balance tasks for any torque-driven URDF.
 
 Joint names and limits come from the URDF: every revolute/continuous/prismatic joint with a
 finite `<limit effort>` > 0 is actuated (action order = file order); others are passive.
@@ -21,9 +21,69 @@ from m3po_learning.envs.robot import RobotDescription, build_model
 from m3po_learning.envs.robots import ROBOTS
 from m3po_learning.envs.tasks.base import Task
 from m3po_learning.envs.tasks.reach import ReachTask
+from m3po_learning.envs.tasks.swing import ChainSwingTask
 from m3po_learning.envs.urdf_info import UrdfError, leaf_links, read_urdf_joints
 
-BYO_TASKS = ("reach", "track")
+BYO_TASKS = ("reach", "track", "swingup", "balance")
+SWING_TASKS = ("swingup", "balance")  # gravity must act: trained without compensation
+
+
+def default_gravity_compensation(task: str) -> bool:
+    """What a task kind simulates unless told: compensated arms reach; swings need gravity."""
+    return task not in SWING_TASKS
+
+
+@dataclass(frozen=True)
+class ChainGeometry:
+    """Where a revolute chain's tip can be, measured from the URDF's kinematics."""
+
+    poles: tuple[str, ...]  # the chain's joints, root first
+    reach: float  # highest tip height above the first pivot, m
+    up: tuple[float, ...]  # joint angles with the tip highest
+    down: tuple[float, ...]  # joint angles with the tip lowest
+
+
+def chain_geometry(urdf: Path, tip: str, joints: list, samples: int = 4096) -> ChainGeometry:
+    """Up and down of the chain from the root to `tip`, against gravity (-z).
+
+    Joint configurations are drawn within the limits (continuous joints: a full turn); the
+    highest and lowest tip heights above the first joint's pivot give `up`, `down` and
+    `reach`. Raises UrdfError for a chain that is not all revolute or whose tip's height
+    does not change (axes parallel to gravity).
+    """
+    kin = Kinematics(urdf, (tip,))
+    poles = kin.chain_joints(tip)
+    by_name = {j.name: j for j in joints}
+    if not poles:
+        raise UrdfError(f"URDF {str(urdf)!r}: link {tip!r} has no joint above it to swing")
+    linear = [p for p in poles if by_name[p].type == "prismatic"]
+    if linear:
+        raise UrdfError(
+            f"URDF {str(urdf)!r}: swingup/balance take a chain of revolute joints; "
+            f"{linear} are prismatic"
+        )
+    lo = np.array(
+        [by_name[p].lower if math.isfinite(by_name[p].lower) else -math.pi for p in poles]
+    )
+    hi = np.array(
+        [by_name[p].upper if math.isfinite(by_name[p].upper) else math.pi for p in poles]
+    )
+    rng = np.random.default_rng(0)
+    qidx = kin.qpos_index(poles)
+    pivot = kin.model.joint(poles[0]).id
+    configs = rng.uniform(lo, hi, (samples, len(poles)))
+    heights = np.empty(samples)
+    for i, q in enumerate(configs):
+        tip_z = kin.frames(qidx, q)[0, 2]
+        heights[i] = tip_z - kin.data.xanchor[pivot, 2]
+    if heights.max() - heights.min() < 1e-3:
+        raise UrdfError(
+            f"URDF {str(urdf)!r}: the height of {tip!r} does not change with joints {poles} "
+            "(axes parallel to gravity?): nothing to swing up"
+        )
+    up, down = configs[heights.argmax()], configs[heights.argmin()]
+    reach = float(max(heights.max(), 1e-3))
+    return ChainGeometry(tuple(poles), reach, tuple(map(float, up)), tuple(map(float, down)))
 
 
 class ReachableGoals:
@@ -130,11 +190,16 @@ def robot_task(
     urdf_path: str | Path,
     task: str = "reach",
     end_effector: str | None = None,
-    episode_length: int = 200,
+    episode_length: int | None = None,
     control_dt: float = 0.02,
-    gravity_compensation: bool = True,
+    gravity_compensation: bool | None = None,
 ) -> tuple[str, Callable[[], Task]]:
-    """A reach or track task for the robot in `urdf_path`: its name and a task factory.
+    """A task for the robot in `urdf_path`: its name and a task factory.
+
+    reach / track: the end effector to a (moving) goal, 200 steps. swingup / balance: the
+    chain from the root to the end effector (the tip) upright, from hanging (250 steps) or
+    from near upright until it falls (200 steps); gravity acts (no compensation).
+    `gravity_compensation` None: the task kind's default (on for reach/track).
 
     The name is "<robot name from the URDF>/<task>" ("<name>_byo/<task>" when the name is a
     built-in robot's). Registering it is the task registry's job
@@ -143,12 +208,23 @@ def robot_task(
     Raises:
         UrdfError: the file is missing, not a URDF, cannot be loaded by MuJoCo, or has no
             actuated joints.
-        ValueError: `task` is not one of "reach" or "track".
+        ValueError: `task` is not one the robot supports (BYO_TASKS), or a swing task with
+            gravity compensated.
     """
     if task not in BYO_TASKS:
         raise ValueError(f"task={task!r}: a URDF robot supports {BYO_TASKS}")
+    if gravity_compensation is None:
+        gravity_compensation = default_gravity_compensation(task)
+    if task in SWING_TASKS and gravity_compensation:
+        raise ValueError(
+            f"task={task!r} with gravity compensation: with gravity cancelled there is nothing "
+            "to swing up or balance against (use gravity_compensation=off)"
+        )
     desc, actuated = describe_robot(urdf_path, end_effector, gravity_compensation)
     ee = desc.frames[0]
+    if task in SWING_TASKS:
+        return _swing_task(desc, actuated, task, episode_length, control_dt)
+    episode_length = episode_length or 200
     goals = ReachableGoals(Path(desc.urdf), ee, actuated)
     centre, radius = goals.extent()
     radius = max(radius, 1e-3)
@@ -175,5 +251,40 @@ def robot_task(
             circle_radius=(0.05 * radius, 0.15 * radius),
         )
 
-    robot = desc.name if desc.name not in ROBOTS else f"{desc.name}_byo"
-    return f"{robot}/{task}", factory
+    return f"{_task_robot_name(desc)}/{task}", factory
+
+
+def _task_robot_name(desc: RobotDescription) -> str:
+    return desc.name if desc.name not in ROBOTS else f"{desc.name}_byo"
+
+
+def _swing_task(
+    desc: RobotDescription, actuated: list, task: str, episode_length, control_dt: float
+) -> tuple[str, Callable[[], Task]]:
+    tip = desc.frames[0]
+    path = Path(desc.urdf)
+    geo = chain_geometry(path, tip, read_urdf_joints(path))
+    balance = task == "balance"
+    reach = geo.reach
+    desc = RobotDescription(
+        **{**desc.__dict__, "camera": ((0.0, 0.0, 0.0), 3.0 * reach + 0.5, 90.0, -10.0)}
+    )
+    steps = episode_length or (200 if balance else 250)
+
+    def factory() -> Task:
+        return ChainSwingTask(
+            robot=desc,
+            episode_length=steps,
+            control_dt=control_dt,
+            description=(
+                f"keep {desc.name}'s {tip!r} upright" if balance else f"swing {desc.name} up"
+            ),
+            poles=geo.poles,
+            tip=tip,
+            reach=reach,
+            up=geo.up,
+            down=geo.down,
+            balance=balance,
+        )
+
+    return f"{_task_robot_name(desc)}/{task}", factory

@@ -183,14 +183,16 @@ class RobotEntry:
     urdf: str
     task: str
     end_effector: str | None = None  # None: the leaf link farthest down the chain
-    gravity_compensation: bool = True  # the robot's driver (or the controller) cancels gravity
+    # the robot's driver (or the controller) cancels gravity; None: the task kind's default
+    # (on for reach/track, off for swingup/balance)
+    gravity_compensation: bool | None = None
 
     def __str__(self) -> str:
         text = f"{self.urdf}:{self.task}"
         if self.end_effector:
             text += f",end_effector={self.end_effector}"
-        if not self.gravity_compensation:
-            text += ",gravity_compensation=off"
+        if self.gravity_compensation is not None:
+            text += f",gravity_compensation={'on' if self.gravity_compensation else 'off'}"
         return text
 
     def with_urdf(self, urdf: str | Path) -> RobotEntry:
@@ -202,22 +204,24 @@ def make_robot_task(
     urdf_path: str | Path,
     task: str = "reach",
     end_effector: str | None = None,
-    episode_length: int = 200,
+    episode_length: int | None = None,
     control_dt: float = 0.02,
-    gravity_compensation: bool = True,
+    gravity_compensation: bool | None = None,
 ) -> str:
-    """Register a reach or track task for the robot in `urdf_path`; returns its task name.
+    """Register a task (`byo.BYO_TASKS`) of the robot in `urdf_path`; returns its task name.
 
     The name is "<robot name from the URDF>/<task>" ("<name>_byo/<task>" when the name is a
     built-in robot's) and works with `make_env`, `VectorEnv` and task lists
     (`m3po train --robot path/to/robot.urdf --task reach`). Registering the same robot again
     replaces the earlier registration. `gravity_compensation=False` simulates the robot
-    with gravity acting on it (a driver that does not cancel it).
+    with gravity acting on it (a driver that does not cancel it); None: the task kind's
+    default (see `byo.robot_task`).
 
     Raises:
         UrdfError: the file is missing, not a URDF, cannot be loaded by MuJoCo, or has no
             actuated joints.
-        ValueError: `task` is not one of "reach" or "track".
+        ValueError: `task` is not one of `byo.BYO_TASKS`, or a swing task with gravity
+            compensated.
     """
     name, factory = robot_task(
         urdf_path, task, end_effector, episode_length, control_dt, gravity_compensation
@@ -230,7 +234,7 @@ def robot_entry(
     urdf_path: str | Path,
     task: str,
     end_effector: str | None = None,
-    gravity_compensation: bool = True,
+    gravity_compensation: bool | None = None,
 ) -> str:
     """The `train.robots` entry for a task of a URDF robot (see `RobotEntry`), absolute path."""
     urdf = str(Path(urdf_path).expanduser().resolve())

@@ -108,3 +108,72 @@ class SwingTask(Task):
         if not self.balance:
             return False
         return self._upright(robot.data.qpos) < math.cos(self.fall_angle)
+
+
+@dataclass
+class ChainSwingTask(Task):
+    """Swing a user's revolute chain up, or balance it up: uprightness from the tip's height.
+
+    For a URDF robot the "up" configuration is not known in joint angles: it is where gravity
+    puts the tip highest. upright = (tip height - first pivot height) / `reach`, in [-1, 1]
+    (for a single pendulum, the cosine of its angle from vertical-up), with `reach`, `up` and
+    `down` measured from the URDF's kinematics (`byo.chain_geometry`). Reward as `SwingTask`
+    without a cart: (1 + upright) / 2 * small_control * small_velocity, in [0, 1].
+    """
+
+    poles: tuple[str, ...] = ()  # revolute joints from the root to the tip
+    tip: str = ""  # link whose height measures uprightness
+    reach: float = 1.0  # tip height above the first pivot when fully up, m
+    up: tuple[float, ...] = ()  # joint angles (poles) with the tip highest
+    down: tuple[float, ...] = ()  # joint angles with the tip lowest
+    balance: bool = False  # start near `up` and terminate on falling
+    start_spread: float = 0.2  # initial angles within +-this of up (balance) or down, rad
+    fall_angle: float = 0.8  # balance: terminate once upright < cos(this)
+
+    uses_kinematics = True
+
+    def __post_init__(self) -> None:
+        self.can_terminate = self.balance
+
+    def observation_parts(self) -> tuple[ObsPart, ...]:
+        """Parts: pole_sincos (2 P,), joint_vel (P,)."""
+        return (
+            joint_sincos(self.poles, name="pole_sincos"),
+            joint_velocities(self.poles, name="joint_vel"),
+        )
+
+    def _bind(self, robot: Robot) -> None:
+        m = robot.model
+        self._qidx = np.array([robot.qpos_adr[p] for p in self.poles], np.intp)
+        self._didx = np.array([robot.dof_adr[p] for p in self.poles], np.intp)
+        self._pole0_dof = int(self._didx[0])
+        self._tip = int(m.body(self.tip).id)
+        self._pivot = int(m.joint(self.poles[0]).id)
+        self._bound_to = robot
+
+    def reset(self, robot: Robot, rng: np.random.Generator) -> None:
+        """Near `up` (balance) or hanging near `down` (swing-up), almost at rest."""
+        if getattr(self, "_bound_to", None) is not robot:
+            self._bind(robot)
+        start = np.asarray(self.up if self.balance else self.down, np.float64)
+        robot.data.qpos[self._qidx] = start + rng.uniform(
+            -self.start_spread, self.start_spread, len(self.poles)
+        )
+        robot.data.qvel[self._didx] = rng.uniform(-0.1, 0.1, len(self.poles))
+
+    def upright(self, robot: Robot) -> float:
+        """Tip height above the first pivot over `reach`: 1 up, -1 hanging straight down."""
+        d = robot.data
+        height = d.xpos[self._tip, 2] - d.xanchor[self._pivot, 2]
+        return min(1.0, max(-1.0, float(height) / self.reach))
+
+    def reward(self, robot: Robot, action: np.ndarray) -> float:
+        """Product of upright, small-control and small-velocity terms, in [0, 1]."""
+        upright = (1.0 + self.upright(robot)) * 0.5
+        control = small_control(float(action @ action) / action.shape[0])
+        velocity = (1.0 + _SMALL_VELOCITY(abs(robot.data.qvel.item(self._pole0_dof)))) * 0.5
+        return upright * control * velocity
+
+    def terminated(self, robot: Robot) -> bool:
+        """Balance only: True once upright drops below cos(`fall_angle`)."""
+        return self.balance and self.upright(robot) < math.cos(self.fall_angle)
