@@ -1,5 +1,6 @@
-r"""Bring-your-own robots learned as the docs describe: a 3-DoF spatial arm's reach and an
-under-powered pendulum's swing-up, both URDFs written here, against random and zero actions.
+r"""Bring-your-own robots learned as the docs describe, against random and zero actions.
+
+A 3-DoF spatial arm's reach and an under-powered pendulum's swing-up, URDFs written here.
 
 Per robot: `m3po train --robot URDF --task KIND` (in-process, the same path), then over
 `--episodes` evaluation episodes: the return, and the task's own measure at the episode's
