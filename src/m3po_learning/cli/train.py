@@ -37,10 +37,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--task",
-        choices=("reach", "track", "swingup", "balance"),
+        choices=("reach", "track", "hold", "swingup", "balance"),
         default="reach",
-        help="task for --robot (default reach; swingup/balance: the chain from the root to "
-        "the end effector upright, gravity acting)",
+        help="task for --robot (default reach; hold: against pushes; swingup/balance: the "
+        "chain from the root to the end effector upright, gravity acting)",
     )
     p.add_argument(
         "--end-effector",
@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
         "--gravity-compensation",
         choices=("on", "off"),
         help="--robot's simulation cancels gravity (on: a torque-mode arm whose driver, or "
-        "the controller, compensates; default for reach/track) or leaves it acting (off; "
+        "the controller, compensates; default for reach/track/hold) or leaves it acting (off; "
         "default for swingup/balance); stored in the checkpoint, and the controller refuses "
         "a robot configured otherwise",
     )

@@ -24,7 +24,8 @@ from m3po_learning.envs.tasks.reach import ReachTask
 from m3po_learning.envs.tasks.swing import ChainSwingTask
 from m3po_learning.envs.urdf_info import UrdfError, leaf_links, read_urdf_joints
 
-BYO_TASKS = ("reach", "track", "swingup", "balance")
+BYO_TASKS = ("reach", "track", "hold", "swingup", "balance")
+PUSH_FRACTION = 0.25  # hold: the largest push, as a fraction of what the weakest joint resists
 SWING_TASKS = ("swingup", "balance")  # gravity must act: trained without compensation
 
 
@@ -196,7 +197,9 @@ def robot_task(
 ) -> tuple[str, Callable[[], Task]]:
     """A task for the robot in `urdf_path`: its name and a task factory.
 
-    reach / track: the end effector to a (moving) goal, 200 steps. swingup / balance: the
+    reach / track: the end effector to a (moving) goal, 200 steps; hold: keep it where it
+    started against random pushes on it (up to `PUSH_FRACTION` of what the weakest joint
+    resists at the workspace radius), 200 steps. swingup / balance: the
     chain from the root to the end effector (the tip) upright, from hanging (250 steps) or
     from near upright until it falls (200 steps); gravity acts (no compensation).
     `gravity_compensation` None: the task kind's default (on for reach/track).
@@ -228,6 +231,9 @@ def robot_task(
     goals = ReachableGoals(Path(desc.urdf), ee, actuated)
     centre, radius = goals.extent()
     radius = max(radius, 1e-3)
+    # hold: pushes on the end effector up to a quarter of the force the weakest joint can
+    # resist at the workspace's radius (the arm can always win, but has to work for it)
+    push_n = PUSH_FRACTION * min(j.effort for j in actuated) / max(radius, 0.05)
     desc = RobotDescription(
         **{
             **desc.__dict__,
@@ -249,6 +255,8 @@ def robot_task(
             goal_radius=0.04 * radius,
             margin=0.5 * radius,
             circle_radius=(0.05 * radius, 0.15 * radius),
+            push_body=ee if task == "hold" else "",
+            push_force_n=push_n,
         )
 
     return f"{_task_robot_name(desc)}/{task}", factory

@@ -97,3 +97,23 @@ def test_not_xml_and_missing_file_are_refused(tmp_path):
         make_robot_task(tmp_path / "nothing.urdf")
     with pytest.raises(ValueError, match="reach"):
         make_robot_task(_write_arm(tmp_path), task="juggle")
+
+
+def test_hold_pushes_the_end_effector_away_from_where_it_started(tmp_path):
+    """`hold` for a user's arm: the goal is the start; pushes on the end effector move it."""
+    import mujoco
+
+    name = make_robot_task(_write_arm(tmp_path, name="holdbot"), task="hold")
+    env = make_env(name, seed=2)
+    env.reset(seed=2)
+    task = env.task
+    assert task.mode == "hold" and task.push_body == "tip" and task.push_force_n > 0
+    ee = env.robot.frame_body_ids["tip"]
+    np.testing.assert_allclose(env.task_inputs()["goal"], env.robot.data.xpos[ee], atol=1e-9)
+    pushed = 0
+    for _ in range(100):  # two seconds at zero effort: a push lands every 0.4-1.2 s
+        env.step(np.zeros(3))
+        pushed += bool(np.any(env.robot.data.xfrc_applied[env.model.body("tip").id] != 0))
+    mujoco.mj_kinematics(env.model, env.robot.data)
+    assert pushed > 0
+    assert np.linalg.norm(env.robot.data.xpos[ee] - env.task_inputs()["goal"]) > 0.01
