@@ -51,6 +51,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="stop after this many seconds (0: run until Ctrl-C)",
     )
     p.add_argument("--list", action="store_true", help="print the resolved nodes and exit")
+    p.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="at the end, skip evaluating the controller's checkpoint in-process with its "
+        "planning budget beside the return over ROS",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -88,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     Returns 0, or 2 when a node that should start (autostart) fails to configure or activate
     (an empty or unreadable checkpoint, a task it does not have): the error is logged and
     the other nodes are stopped. With `--list` it prints the resolved nodes instead. On the
-    way out it prints the sim nodes' returns, stops every executor, then destroys the nodes.
+    way out it stops every executor, has the controllers publish their stop command, prints
+    the sim nodes' returns beside the controller's timing and the in-process return
+    (`report`), then destroys the nodes.
     """
     import rclpy
     from rclpy.parameter import Parameter
@@ -159,21 +167,28 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        report(nodes)
         # Stop every executor (and wait for callbacks in flight) before any node is
         # destroyed: a callback running into a destroyed handle fails at shutdown.
         for t in spinners:
             t.stop()
         for node in nodes:  # executors stopped: no tick races the stop command
             safe_stop(node)
+        report(nodes, compare=not args.no_compare and not stop_requested.is_set())
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
 
 
-def report(nodes) -> None:
-    """Closed-loop returns of every sim node (what `make demo` shows)."""
+def report(nodes, compare: bool = True) -> None:
+    """Closed-loop returns of every sim node (what `make demo` shows), and why they differ.
+
+    Beside each return: the controller's ticks, missed ticks (computation longer than the
+    period), planner iterations per tick and the share of ticks it planned; with `compare`,
+    the same checkpoint evaluated in-process (MuJoCo, no ROS) for as many episodes with the
+    controller's planning budget, and over-ROS as a fraction of it.
+    """
+    controllers = [n for n in nodes if getattr(n, "loop", None) is not None]
     for node in nodes:
         returns = getattr(node, "returns", None)
         if returns is None:
@@ -183,3 +198,30 @@ def report(nodes) -> None:
             f"{node.get_fully_qualified_name()} {node.task}: {len(returns)} episodes over ROS,"
             f" mean return {mean:.1f}"
         )
+        ctl = next((c for c in controllers if c.loop.task == node.task), None)
+        if ctl is None:
+            continue
+        loop = ctl.loop
+        print(
+            f"  controller: {loop.ticks} ticks, {loop.overruns} missed (over the "
+            f"{loop.period_s * 1e3:.0f} ms period), planner {loop.iterations.mean():.2f} "
+            f"iterations per tick (last {len(loop.iterations.values)}), planned {100 * loop.planned.mean():.0f}% of ticks "
+            f"(budget {loop.budget_ms():.1f} ms)"
+        )
+        if compare and returns:
+            from m3po_learning.evaluation import evaluate
+
+            episodes = min(len(returns), 3)
+            same = evaluate(
+                loop.agent,
+                [node.task],
+                episodes=episodes,
+                seed=int(node.params.seed),
+                use_planner=loop.use_planner,
+                budget_ms=loop.budget_ms() if loop.use_planner else None,
+            )[node.task]
+            ratio = f"{mean / same:.0%} of it" if same > 0 else "in-process return <= 0"
+            print(
+                f"  same checkpoint in-process (MuJoCo, no ROS), same budget, {episodes} "
+                f"episodes: {same:.1f}; over ROS: {ratio}"
+            )

@@ -196,6 +196,11 @@ def test_bringup_sim_runs_closed_loop_with_the_stack_files(random_checkpoint):
     assert "configured: checkpoint" in text and "50.0 Hz" in text  # from the parameter file
     m = re.search(r"/robot/sim arm2/reach: (\d+) episodes over ROS", text)
     assert m and int(m.group(1)) >= 1, text
+    # why over-ROS and in-process returns differ: the controller's timing, the same budget
+    m = re.search(r"controller: (\d+) ticks, (\d+) missed .* planner ([\d.]+) iterations", text)
+    assert m and int(m.group(1)) > 100, text
+    m = re.search(r"same checkpoint in-process .* (\d+) episodes: (-?[\d.]+); over ROS", text)
+    assert m and int(m.group(1)) >= 1, text
     assert "never retrieved" not in text and "Traceback" not in text, text  # clean shutdown
     assert "tick thread runs SCHED_FIFO priority 50" in text or "not permitted" in text
 
