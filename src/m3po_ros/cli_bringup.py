@@ -205,8 +205,8 @@ def report(nodes, compare: bool = True) -> None:
         print(
             f"  controller: {loop.ticks} ticks, {loop.overruns} missed (over the "
             f"{loop.period_s * 1e3:.0f} ms period), planner {loop.iterations.mean():.2f} "
-            f"iterations per tick (last {len(loop.iterations.values)}), planned {100 * loop.planned.mean():.0f}% of ticks "
-            f"(budget {loop.budget_ms():.1f} ms)"
+            f"iterations per tick (last {len(loop.iterations.values)}), planned "
+            f"{100 * loop.planned.mean():.0f}% of ticks (budget {loop.budget_ms():.1f} ms)"
         )
         if compare and returns:
             from m3po_learning.evaluation import evaluate

@@ -65,7 +65,28 @@ class SafetyCounters:
     watchdog_trips: int = 0  # transitions into STALE
 
 
-class SafetyLayer:
+class _SafetyBase:
+    """What both safety layers share: limits, settings, counters, e-stop, watchdog state."""
+
+    def __init__(self, limits: ActionSpec, config: SafetyConfig) -> None:
+        self.limits = limits
+        self.config = config
+        self.counters = SafetyCounters()
+        self.estop = False
+        self.state = SafetyState.NO_SENSORS
+
+    def sensor_age_ok(self, sensor_age_s: float | None) -> bool:
+        """Whether the joint readings are present and at most `sensor_timeout_s` old."""
+        return sensor_age_s is not None and sensor_age_s <= self.config.sensor_timeout_s
+
+    def _enter(self, state: SafetyState) -> None:
+        """Record this tick's state; entering STALE counts one watchdog trip."""
+        if state == SafetyState.STALE and self.state != SafetyState.STALE:
+            self.counters.watchdog_trips += 1
+        self.state = state
+
+
+class SafetyLayer(_SafetyBase):
     """Turns a model's effort command into a safe one.
 
     Order per tick: e-stop, watchdog, NaN/Inf rejection, effort limit, position and velocity
@@ -75,12 +96,8 @@ class SafetyLayer:
     """
 
     def __init__(self, limits: ActionSpec, config: SafetyConfig) -> None:
-        self.limits = limits
-        self.config = config
+        super().__init__(limits, config)
         self.effort_max = limits.effort_max * config.max_effort_fraction
-        self.counters = SafetyCounters()
-        self.estop = False
-        self.state = SafetyState.NO_SENSORS
         self._last = np.zeros(len(limits.names))
 
     @property
@@ -95,10 +112,6 @@ class SafetyLayer:
     def safe_command(self) -> np.ndarray:
         """The drive's safe command: zero effort."""
         return self.limits.hold_command(None)
-
-    def sensor_age_ok(self, sensor_age_s: float | None) -> bool:
-        """Whether the joint readings are present and at most `sensor_timeout_s` old."""
-        return sensor_age_s is not None and sensor_age_s <= self.config.sensor_timeout_s
 
     def filter(
         self,
@@ -183,13 +196,11 @@ class SafetyLayer:
     def _set_state(
         self, state: SafetyState, command: np.ndarray
     ) -> tuple[np.ndarray, SafetyState]:
-        if state == SafetyState.STALE and self.state != SafetyState.STALE:
-            self.counters.watchdog_trips += 1
-        self.state = state
+        self._enter(state)
         return command, state
 
 
-class SetpointSafetyLayer:
+class SetpointSafetyLayer(_SafetyBase):
     """The safety layer of a position or velocity drive (`ActionSpec.drive`).
 
     Same interface and order as `SafetyLayer`, with the drive's own safe command: a velocity
@@ -202,12 +213,8 @@ class SetpointSafetyLayer:
     """
 
     def __init__(self, limits: ActionSpec, config: SafetyConfig) -> None:
-        self.limits = limits
-        self.config = config
+        super().__init__(limits, config)
         self.drive = limits.drive
-        self.counters = SafetyCounters()
-        self.estop = False
-        self.state = SafetyState.NO_SENSORS
         self._last: np.ndarray | None = None
         self._hold: np.ndarray | None = None  # the position held since a fault began
         self._seen: np.ndarray | None = None  # the last finite joint positions
@@ -220,10 +227,6 @@ class SetpointSafetyLayer:
     def reset(self) -> None:
         """Forget the last command and the held position (e.g. on activation)."""
         self._last = self._hold = None
-
-    def sensor_age_ok(self, sensor_age_s: float | None) -> bool:
-        """Whether the joint readings are present and at most `sensor_timeout_s` old."""
-        return sensor_age_s is not None and sensor_age_s <= self.config.sensor_timeout_s
 
     def safe_command(self) -> np.ndarray | None:
         """The drive's safe command now: hold (position, None if never seen) or stop."""
@@ -290,9 +293,7 @@ class SetpointSafetyLayer:
         return u.copy(), SafetyState.OK
 
     def _safe(self, state: SafetyState) -> tuple[np.ndarray | None, SafetyState]:
-        if state == SafetyState.STALE and self.state != SafetyState.STALE:
-            self.counters.watchdog_trips += 1
-        self.state = state
+        self._enter(state)
         command = self.safe_command()
         if command is not None:
             self._last = command
