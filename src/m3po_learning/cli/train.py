@@ -37,9 +37,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--task",
-        choices=("reach", "track", "hold", "swingup", "balance"),
+        choices=("reach", "track", "hold", "pose", "swingup", "balance"),
         default="reach",
-        help="task for --robot (default reach; hold: against pushes; swingup/balance: the "
+        help="task for --robot (default reach; hold: against pushes; pose: position and "
+        "orientation, >= 6 joints; swingup/balance: the "
         "chain from the root to the end effector upright, gravity acting)",
     )
     p.add_argument(

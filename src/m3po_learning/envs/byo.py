@@ -20,11 +20,13 @@ from m3po_learning.envs.observation import Kinematics
 from m3po_learning.envs.robot import RobotDescription, build_model
 from m3po_learning.envs.robots import ROBOTS
 from m3po_learning.envs.tasks.base import Task
-from m3po_learning.envs.tasks.reach import ReachTask
+from m3po_learning.envs.tasks.reach import ReachPoseTask, ReachTask
 from m3po_learning.envs.tasks.swing import ChainSwingTask
 from m3po_learning.envs.urdf_info import UrdfError, leaf_links, read_urdf_joints
 
-BYO_TASKS = ("reach", "track", "hold", "swingup", "balance")
+BYO_TASKS = ("reach", "track", "hold", "pose", "swingup", "balance")
+POSE_MIN_DOF = 6  # a pose (position and orientation) needs six actuated joints
+POSE_AXIS_M = 0.1  # pose: the virtual frames on the end effector's x and z axes, m from it
 PUSH_FRACTION = 0.25  # hold: the largest push, as a fraction of what the weakest joint resists
 SWING_TASKS = ("swingup", "balance")  # gravity must act: trained without compensation
 
@@ -197,7 +199,9 @@ def robot_task(
 ) -> tuple[str, Callable[[], Task]]:
     """A task for the robot in `urdf_path`: its name and a task factory.
 
-    reach / track: the end effector to a (moving) goal, 200 steps; hold: keep it where it
+    reach / track: the end effector to a (moving) goal, 200 steps; pose: to a goal position
+    and orientation (>= 6 actuated joints; orientation seen through two virtual frames on
+    the end effector's x and z axes), 200 steps; hold: keep it where it
     started against random pushes on it (up to `PUSH_FRACTION` of what the weakest joint
     resists at the workspace radius), 200 steps. swingup / balance: the
     chain from the root to the end effector (the tip) upright, from hanging (250 steps) or
@@ -225,6 +229,12 @@ def robot_task(
         )
     desc, actuated = describe_robot(urdf_path, end_effector, gravity_compensation)
     ee = desc.frames[0]
+    if task == "pose" and len(actuated) < POSE_MIN_DOF:
+        raise ValueError(
+            f"task='pose' needs at least {POSE_MIN_DOF} actuated joints for position and "
+            f"orientation; {desc.name} has {len(actuated)} ({[j.name for j in actuated]}): "
+            "use reach"
+        )
     if task in SWING_TASKS:
         return _swing_task(desc, actuated, task, episode_length, control_dt)
     episode_length = episode_length or 200
@@ -240,6 +250,9 @@ def robot_task(
             "camera": (tuple(float(c) for c in centre), 3.0 * radius + 0.5, 135.0, -25.0),
         }
     )
+
+    if task == "pose":
+        return _pose_task(desc, actuated, episode_length, control_dt, radius)
 
     def factory() -> Task:
         return ReachTask(
@@ -260,6 +273,43 @@ def robot_task(
         )
 
     return f"{_task_robot_name(desc)}/{task}", factory
+
+
+def _pose_task(
+    desc: RobotDescription, actuated: list, episode_length: int, control_dt: float, radius: float
+) -> tuple[str, Callable[[], Task]]:
+    """Position and orientation of the end effector, seen through two virtual frames on it."""
+    ee = desc.frames[0]
+    axis_x, axis_z = f"{ee}_m3po_x", f"{ee}_m3po_z"
+    desc = RobotDescription(
+        **{
+            **desc.__dict__,
+            "frames": (ee, axis_x, axis_z),
+            "virtual_frames": (
+                (axis_x, ee, (POSE_AXIS_M, 0.0, 0.0)),
+                (axis_z, ee, (0.0, 0.0, POSE_AXIS_M)),
+            ),
+        }
+    )
+
+    def factory() -> Task:
+        return ReachPoseTask(
+            robot=desc,
+            episode_length=episode_length,
+            control_dt=control_dt,
+            description=f"move link {ee!r} of {desc.name} to a random pose",
+            frame=ee,
+            joints=desc.actuated_joints,
+            linear_joints=tuple(j.name for j in actuated if j.type == "prismatic"),
+            workspace=ReachableGoals(Path(desc.urdf), ee, actuated),
+            mode="reach",
+            goal_radius=0.04 * radius,
+            margin=0.5 * radius,
+            axis_frames=(axis_x, axis_z),
+            axis_m=POSE_AXIS_M,
+        )
+
+    return f"{_task_robot_name(desc)}/pose", factory
 
 
 def _task_robot_name(desc: RobotDescription) -> str:

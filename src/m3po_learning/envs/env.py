@@ -49,7 +49,10 @@ class Env:
         self.model, self.data = self.robot.model, self.robot.data
         self._nstep = self.robot.nstep(task.control_dt)
         self.observation_spec = ObservationSpec(
-            task.observation_parts(), urdf=task.robot.urdf_file(), task=name
+            task.observation_parts(),
+            urdf=task.robot.urdf_file(),
+            task=name,
+            virtual_frames=task.robot.virtual_frames,
         )
         obs = self.observation_spec
         self.spec = EnvSpec(

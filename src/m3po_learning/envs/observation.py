@@ -92,9 +92,13 @@ def input_minus_frame(source: str, frame: str, name: str | None = None) -> ObsPa
 class Kinematics:
     """Forward kinematics of a URDF through MuJoCo's `mj_kinematics` (no dynamics)."""
 
-    def __init__(self, urdf: Path, frames: Sequence[str]) -> None:
+    def __init__(self, urdf: Path, frames: Sequence[str], virtual_frames=()) -> None:
         spec = mujoco.MjSpec.from_file(str(urdf))
         spec.compiler.fusestatic = False
+        if virtual_frames:
+            from m3po_learning.envs.robot import add_virtual_frames
+
+            add_virtual_frames(spec, virtual_frames, Path(urdf))
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         self.frame_ids = np.array([self.model.body(f).id for f in frames], np.intp)
@@ -180,6 +184,7 @@ class ObservationSpec:
         parts: Sequence[ObsPart],
         urdf: Path | None = None,
         task: str = "",
+        virtual_frames=(),
     ) -> None:
         self.task = task
         self.part_defs = tuple(parts)
@@ -194,7 +199,7 @@ class ObservationSpec:
         if frames:
             if urdf is None:
                 raise ValueError(f"ObservationSpec {task!r}: frame parts need the robot's URDF")
-            self.kinematics = Kinematics(urdf, frames)
+            self.kinematics = Kinematics(urdf, frames, virtual_frames)
             for f in frames:
                 joints += [j for j in self.kinematics.chain_joints(f) if j not in joints]
         self.position_joints = list(joints)

@@ -37,6 +37,9 @@ class RobotDescription:
     # ^ free camera for render(): (lookat xyz, distance m, azimuth deg, elevation deg)
     goal_marker: bool = False  # add a red sphere (a mocap body) that shows the goal
     drive: str = "effort"  # the joints' command interface (m3po_learning.envs.drive)
+    # frames the URDF lacks, as (name, parent link, offset xyz in the parent, m): added as
+    # massless bodies by the simulation and by the kinematics the controller observes with
+    virtual_frames: tuple[tuple[str, str, tuple[float, float, float]], ...] = ()
 
     def urdf_file(self) -> Path:
         """Resolved URDF path: built-ins from the urdf directory, users' files as given."""
@@ -44,11 +47,21 @@ class RobotDescription:
         return path if path.is_absolute() else urdf_path(self.urdf)
 
 
-def _load_spec(path: Path) -> mujoco.MjSpec:
+def add_virtual_frames(spec: mujoco.MjSpec, frames, path: Path) -> None:
+    """Add (name, parent link, offset) frames to a URDF's MjSpec as massless child bodies."""
+    for name, parent, xyz in frames:
+        body = spec.body(parent)
+        if body is None:
+            raise UrdfError(f"URDF {str(path)!r}: virtual frame {name!r} needs link {parent!r}")
+        body.add_body(name=name, pos=[float(v) for v in xyz])
+
+
+def _load_spec(path: Path, virtual_frames=()) -> mujoco.MjSpec:
     try:
         spec = mujoco.MjSpec.from_file(str(path))
     except (ValueError, mujoco.FatalError) as exc:
         raise UrdfError(f"MuJoCo cannot load URDF {str(path)!r}: {exc}") from exc
+    add_virtual_frames(spec, virtual_frames, path)
     # Keep fixed-joint links (end-effector frames) as bodies instead of fusing them away, and
     # keep non-colliding geoms (floor, goal marker), which the URDF default would discard.
     spec.compiler.fusestatic = False
@@ -102,7 +115,7 @@ def build_model(desc: RobotDescription) -> tuple[mujoco.MjModel, list[UrdfJoint]
     path = desc.urdf_file()
     joints = read_urdf_joints(path)
     by_name = {j.name: j for j in joints}
-    spec = _load_spec(path)
+    spec = _load_spec(path, desc.virtual_frames)
     spec.option.timestep = desc.timestep_s
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     # Robots move in free space; contacts would only cost time.

@@ -117,3 +117,41 @@ def test_hold_pushes_the_end_effector_away_from_where_it_started(tmp_path):
     mujoco.mj_kinematics(env.model, env.robot.data)
     assert pushed > 0
     assert np.linalg.norm(env.robot.data.xpos[ee] - env.task_inputs()["goal"]) > 0.01
+
+
+def _write_arm6(tmp_path, name="sixbot"):
+    axes = ("0 0 1", "0 1 0", "0 1 0", "1 0 0", "0 1 0", "1 0 0")
+    links = "".join(LINK.format(name=n) for n in ("base", *(f"l{i}" for i in range(1, 7))))
+    joints = "".join(
+        JOINT.format(name=f"j{i}", type="revolute", parent="base" if i == 1 else f"l{i - 1}",
+                     child=f"l{i}", z=0.05 if i == 1 else 0.2, axis=ax, effort=4.0)
+        for i, ax in enumerate(axes, start=1)
+    )  # fmt: skip
+    tip = '<link name="flange"/><joint name="flange_fixed" type="fixed"><parent link="l6"/>'
+    tip += '<child link="flange"/><origin xyz="0 0 0.2"/></joint>'
+    path = tmp_path / f"{name}.urdf"
+    path.write_text(f'<?xml version="1.0"?>\n<robot name="{name}">{links}{joints}{tip}</robot>\n')
+    return path
+
+
+def test_pose_for_a_six_joint_arm_observes_orientation_through_virtual_frames(tmp_path):
+    name = make_robot_task(_write_arm6(tmp_path), task="pose")
+    env = make_env(name, seed=4)
+    obs, _ = env.reset(seed=4)
+    assert name == "sixbot/pose" and env.spec.action_dim == 6
+    assert env.observation_spec.frame_names == ("flange", "flange_m3po_x", "flange_m3po_z")
+    assert set(env.task_inputs()) == {"goal", "goal_x", "goal_z"}
+    # the controller's observation, built from JointState and the inputs with the URDF's
+    # kinematics plus the same virtual frames, is the env's, bit for bit
+    names, pos, vel, _ = env.joint_state()
+    built = env.observation_spec.build(
+        dict(zip(names, pos, strict=True)), dict(zip(names, vel, strict=True)), env.task_inputs()
+    )
+    np.testing.assert_array_equal(built, obs)
+    x = env.robot.data.xpos[env.robot.frame_body_ids["flange_m3po_x"]]
+    ee = env.robot.data.xpos[env.robot.frame_body_ids["flange"]]
+    assert np.linalg.norm(x - ee) == pytest.approx(0.1)
+    err = env.task.orientation_error(env.robot)
+    assert 0.0 <= err <= np.pi
+    with pytest.raises(ValueError, match="pose' needs at least 6 actuated joints"):
+        make_robot_task(_write_arm(tmp_path, name="threebot"), task="pose")
