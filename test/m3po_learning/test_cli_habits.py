@@ -37,7 +37,14 @@ def test_task_typo_suggests_the_nearest_task():
 def test_tasks_lists_tasks_sets_variants_and_configs(capsys):
     assert main(["tasks"]) == 0
     out = capsys.readouterr().out
-    for expected in ("arm2/reach", "dmc/cheetah-run", "small ", "heavy", "no_trust_region"):
+    for expected in (
+        "arm2/reach",
+        "dmc/cheetah-run",
+        "small ",
+        "heavy",
+        "no_trust_region",
+        "swingup, balance",
+    ):
         assert expected in out, (expected, out)
 
 

@@ -30,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"  {name}")
     print("  (and any dm_control suite task as dmc/<domain>-<task>)")
+    from m3po_learning.envs.byo import BYO_TASKS
+
+    print(f"tasks of your own URDF (m3po train --robot URDF --task KIND): {', '.join(BYO_TASKS)}")
     print("task sets (config/tasks/):")
     for path in sorted((config_dir() / "tasks").glob("*.yaml")):
         print(f"  {path.stem:14s} {', '.join(load_task_set(path))}")
