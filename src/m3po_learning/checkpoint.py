@@ -265,6 +265,27 @@ def _checkpoint_robots(ck: Checkpoint) -> list[str]:
     return out
 
 
+def register_checkpoint_robots(ck: Checkpoint) -> list[str]:
+    """Register the user robots of `ck` (`train.robots`) from its own URDF copies.
+
+    Afterwards `ck.config.train.robots` names those copies, so an agent saved again carries
+    them on. Returns the registered task names (none for a checkpoint without robots).
+    """
+    if not ck.config.train.robots:
+        return []
+    # Imported here, not at the top: the env suite (MuJoCo) loads only when it is needed.
+    from m3po_learning.config import merge
+    from m3po_learning.envs.registry import register_robots
+
+    robots = _checkpoint_robots(ck)  # the checkpoint's own URDF copies: it can move
+    try:
+        names = register_robots(robots)
+    except (ValueError, KeyError, OSError) as exc:
+        raise CheckpointError(f"checkpoint {ck.path}: its robots: {exc}") from exc
+    ck.config = config_from_dict(merge(ck.config.to_dict(), {"train": {"robots": robots}}))
+    return names
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -528,19 +549,8 @@ def load_agent(
     from m3po_learning.config import merge, parse_overrides
 
     ck = read_checkpoint(path, load_optimizer=load_optimizer)
+    register_checkpoint_robots(ck)
     cfg = ck.config
-    if cfg.train.robots:
-        # Imported here, not at the top: the env suite (MuJoCo) loads only when it is needed.
-        from m3po_learning.config import merge
-        from m3po_learning.envs.registry import register_robots
-
-        robots = _checkpoint_robots(ck)  # the checkpoint's own URDF copies: it can move
-        try:
-            register_robots(robots)
-        except (ValueError, KeyError, OSError) as exc:
-            raise CheckpointError(f"checkpoint {ck.path}: its robots: {exc}") from exc
-        cfg = config_from_dict(merge(cfg.to_dict(), {"train": {"robots": robots}}))
-        ck.config = cfg
     if overrides:
         cfg = config_from_dict(merge(cfg.to_dict(), parse_overrides(overrides)))
         if cfg.model != ck.config.model:

@@ -273,6 +273,11 @@ class SimParams:
     """Runtime settings of `sim_node`."""
 
     task: str = param("arm2/reach", "task (robot/task) to simulate")
+    checkpoint: str = param(
+        "",
+        "a checkpoint or run directory whose own robots (`m3po train --robot`, from the URDF "
+        "copies inside it) the sim registers first, so `task` may be one of them",
+    )
     seed: int = param(0, "episode seeds are seed, seed+1, ...; setting it resets", 0, 2**31 - 1)
     randomize: bool = param(False, "domain randomisation (config/randomization/default.yaml)")
     driver_gravity_compensation: bool = param(

@@ -86,6 +86,7 @@ class SimNode(Node):
         self._command_time = -1e9
         self._sim_time = 0.0
         self._wall_start = time.monotonic()
+        self._register_robots(self.params.checkpoint)
         self._build_env(self.params.task)
         self._js_pub = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
         self._input_pubs: dict = {}
@@ -174,6 +175,23 @@ class SimNode(Node):
         ]
 
     # -- episodes --------------------------------------------------------------------------
+    def _register_robots(self, checkpoint: str) -> None:
+        """Register the user robots a checkpoint was trained on (its URDF copies)."""
+        if not checkpoint:
+            return
+        from m3po_learning.checkpoint import (
+            CheckpointError,
+            read_checkpoint,
+            register_checkpoint_robots,
+        )
+
+        try:
+            names = register_checkpoint_robots(read_checkpoint(checkpoint))
+        except CheckpointError as exc:
+            raise ParamError(f"parameter 'checkpoint'={checkpoint!r}: {exc}") from exc
+        if names:
+            self.get_logger().info(f"robots of {checkpoint}: {', '.join(names)}")
+
     def _build_env(self, task: str) -> None:
         from m3po_learning.envelope import Envelope
         from m3po_learning.envs import make_env

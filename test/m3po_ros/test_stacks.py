@@ -256,3 +256,57 @@ def test_bringup_exits_non_zero_when_the_controller_cannot_configure(tmp_path):
         assert out.returncode == 2, text
         assert "/controller failed to configure or activate" in text, text
         assert reason in text, text
+
+
+BYO_ARM = """<?xml version="1.0"?>
+<robot name="byo_arm">
+  <link name="base"><inertial><mass value="1"/><inertia ixx="0.01" iyy="0.01" izz="0.01"
+    ixy="0" ixz="0" iyz="0"/></inertial></link>
+  <link name="upper"><inertial><origin xyz="0.15 0 0"/><mass value="0.5"/>
+    <inertia ixx="0.001" iyy="0.004" izz="0.004" ixy="0" ixz="0" iyz="0"/></inertial></link>
+  <link name="fore"><inertial><origin xyz="0.12 0 0"/><mass value="0.3"/>
+    <inertia ixx="0.001" iyy="0.002" izz="0.002" ixy="0" ixz="0" iyz="0"/></inertial></link>
+  <joint name="shoulder" type="revolute"><parent link="base"/><child link="upper"/>
+    <axis xyz="0 1 0"/><limit lower="-2.5" upper="2.5" velocity="3" effort="6"/></joint>
+  <joint name="elbow" type="revolute"><parent link="upper"/><child link="fore"/>
+    <origin xyz="0.3 0 0"/><axis xyz="0 1 0"/>
+    <limit lower="-2.5" upper="2.5" velocity="3" effort="3"/></joint>
+</robot>
+"""
+
+
+def test_bringup_sim_of_a_users_robot_from_the_checkpoint_alone(tmp_path):
+    """A checkpoint of `m3po train --robot` without its URDF runs over ROS.
+
+    The sim registers the robot from the checkpoint's copy; the controller adds gravity
+    torques (trained compensated) to a sim robot whose driver does not.
+    """
+    import torch
+
+    from m3po_learning.agent import M3POAgent
+    from m3po_learning.checkpoint import save_checkpoint
+    from m3po_learning.config import load_config
+    from m3po_learning.envs import make_env
+    from m3po_learning.envs.registry import register_robots, robot_entry
+
+    urdf = tmp_path / "byo_arm.urdf"
+    urdf.write_text(BYO_ARM)
+    entry = robot_entry(urdf, "reach")
+    (task,) = register_robots([entry])
+    cfg = load_config(None, ["model.preset=tiny", "train.tasks=[]", f"train.robots=[{entry}]",
+                             "planner.num_samples=32", "planner.num_elites=8"])  # fmt: skip
+    torch.manual_seed(0)
+    ck = save_checkpoint(
+        tmp_path / "ck", M3POAgent(cfg, [make_env(task).spec]), include_optimizer=False
+    )
+    urdf.unlink()
+    text = run_bringup(
+        ["sim", "--checkpoint", str(ck), "--task", task, "--duration", "8",
+         "--arg", "randomize=false", "--no-compare"],
+        timeout=90,
+    )  # fmt: skip
+    assert f"robots of {ck}: byo_arm/reach" in text, text
+    assert "gravity compensation: added by this node" in text, text
+    m = re.search(r"/sim byo_arm/reach: (\d+) episodes over ROS", text)
+    assert m and int(m.group(1)) >= 1, text
+    assert "Traceback" not in text, text
