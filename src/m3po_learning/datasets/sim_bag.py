@@ -63,12 +63,16 @@ def write_sim_bag(
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
+    from m3po_learning.envelope import Envelope
     from m3po_learning.envs import make_env
 
     o = options or SimBagOptions()
     ts = get_typestore(Stores.ROS2_KILTED)
     T = ts.types
-    env = make_env(task, seed=seed)
+    # The bag logs a robot driven by a controller: the commands recorded are what its
+    # actuators get (the controller's safety layer is upstream), so only the drives' own
+    # velocity limits act in the simulation, as on the sim node.
+    env = make_env(task, seed=seed, envelope=Envelope.drive_only())
     policy = policy or smooth_random_policy(env.spec.action_dim, seed)
     action_spec = env.action_spec
     dt_ns = int(round(env.spec.control_dt * 1e9))
