@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -29,6 +30,8 @@ CONFIG_FILE = "config.yaml"
 META_FILE = "metadata.json"
 LATEST_FILE = "latest"
 ROBOTS_DIR = "robots"  # copies of the URDFs (and relative meshes) of train.robots
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(RuntimeError):
@@ -187,14 +190,16 @@ def robot_files(urdf: Path) -> tuple[list[tuple[Path, str]], list[str]]:
         root = ET.parse(urdf).getroot()
     except (ET.ParseError, OSError):
         return out, elsewhere
+    seen = {urdf.name}
     for mesh in root.iter("mesh"):
         name = mesh.get("filename") or ""
         rel = PurePosixPath(name)
-        if not name:
+        if not name or str(rel) in seen:
             continue
+        seen.add(str(rel))
         if "://" in name or rel.is_absolute() or ".." in rel.parts:
             elsewhere.append(name)
-        elif (urdf.parent / rel).is_file() and (str(rel), rel) not in out:
+        elif (urdf.parent / rel).is_file():
             out.append((urdf.parent / rel, str(rel)))
     return out, elsewhere
 
@@ -215,9 +220,7 @@ def _copy_robots(entries, tmp: Path) -> list[dict]:
             )
         copies, elsewhere = robot_files(urdf)
         if elsewhere:
-            import logging
-
-            logging.getLogger(__name__).warning(
+            log.warning(
                 "%s: meshes %s are not copied into the checkpoint (package://, absolute or "
                 "outside the URDF's directory): they must exist where the checkpoint is used",
                 urdf,
