@@ -17,7 +17,7 @@ def test_three_kills_then_finish(tmp_path):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     # every=128: a multiple of the trainer's 64-step chunks, so checkpoints fall on it exactly
-    result = bench.run_kills(3, steps=512, every=128, work=tmp_path, seed=1, delay=(4.0, 8.0))
+    result = bench.run_kills(3, steps=512, every=128, work=tmp_path, seed=1, delay=(5.0, 11.0))
     print(result)
     assert result["problems"] == []
     assert result["steps_backwards_beyond_one_interval"] == []
