@@ -3,13 +3,19 @@
 TD-MPC2 "1M"/"5M" sizes, default and real-time planning; the CPU runs use 2 torch threads.
 
     python bench/bench_planner.py [--calls 200] [--out bench/results/planner.json]
+
+`--peer` runs TD-MPC2's own code (../shared/peer, 1M, walker-walk, default planning) between
+two runs of our 1M default and real-time cases, in one process tree, and records both with
+the ratios (TD-MPC2 time / ours) for each of our runs:
+
+    export TDMPC2_DIR=../tdmpc2 TDMPC2_PYTHON=../tdmpc2-venv/bin/python
+    python bench/bench_planner.py --quick --peer
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +25,9 @@ import torch
 from m3po_learning.agent import M3POAgent
 from m3po_learning.config import load_config, read_yaml_config
 from m3po_learning.types import EnvSpec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_io import add_peer_args, cpu_name, run_peer, save_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # walker-walk's sizes, the task of the TD-MPC2 reference timings
@@ -81,6 +90,47 @@ def measure(preset: str, extra: list[str], device: str, calls: int) -> dict:
     }
 
 
+def _print(r: dict) -> None:
+    print(
+        f"{r['device']:4s} {r['preset']:2s} {r['case']:13s} {r['act_dtype']:8s} "
+        f"plan p50 {r['plan_p50_ms']:7.2f} ms  p99 {r['plan_p99_ms']:7.2f} ms  "
+        f"policy p50 {r['policy_p50_ms']:.3f} ms  ({r['params'] / 1e6:.2f}M params)",
+        flush=True,
+    )
+
+
+def measure_cases(devices: list[str], presets: tuple[str, ...], quick: bool, calls: int) -> list:
+    """Every case of every preset on every device: a list of `measure` results."""
+    runs = []
+    for device in devices:
+        for preset in presets:
+            cases = [("default", [])]
+            if not quick:
+                cases += [
+                    ("default fp32", ["planner.dtype=float32"]),
+                    ("default mish", ["model.activation=mish"]),
+                ]
+            cases.append(("realtime", realtime_overrides()))
+            for name, extra in cases:
+                r = measure(preset, extra, device, calls)
+                r["case"] = name
+                runs.append(r)
+                _print(r)
+    return runs
+
+
+def peer_ratios(peer: dict, ours: list[dict]) -> dict:
+    """TD-MPC2's act times over ours (1M default case), > 1 where ours is faster."""
+    mine = next(r for r in ours if r["preset"] == "1M" and r["case"] == "default")
+    plan, pol = peer["act"]["plan"], peer["act"]["policy"]
+    return {
+        "plan_p50": plan["p50_ms"] / mine["plan_p50_ms"],
+        "plan_p99": plan["p99_ms"] / mine["plan_p99_ms"],
+        "policy_p50": pol["p50_ms"] / mine["policy_p50_ms"],
+        "policy_p99": pol["p99_ms"] / mine["policy_p99_ms"],
+    }
+
+
 def main() -> None:
     """Measure every preset, case and device, print one line each and write the JSON."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -88,49 +138,59 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "planner.json"))
     ap.add_argument("--quick", action="store_true", help="only the default configurations")
+    ap.add_argument("--presets", default="1M,5M", help="comma-separated model presets")
+    add_peer_args(ap)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    runs = []
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for device in devices:
-        for preset in ("1M", "5M"):
-            cases = [("default", [])]
-            if not args.quick:
-                cases += [
-                    ("default fp32", ["planner.dtype=float32"]),
-                    ("default mish", ["model.activation=mish"]),
-                ]
-            cases.append(("realtime", realtime_overrides()))
-            for name, extra in cases:
-                r = measure(preset, extra, device, args.calls)
-                r["case"] = name
-                if name == "default":
-                    r["speedup_vs_tdmpc2"] = TDMPC2_MS[preset] / r["plan_p50_ms"]
-                runs.append(r)
-                print(
-                    f"{device:4s} {preset:2s} {name:13s} {r['act_dtype']:8s} "
-                    f"plan p50 {r['plan_p50_ms']:7.2f} ms  p99 {r['plan_p99_ms']:7.2f} ms  "
-                    f"policy p50 {r['policy_p50_ms']:.3f} ms  ({r['params'] / 1e6:.2f}M params)",
-                    flush=True,
-                )
+    presets = tuple(args.presets.split(","))
+    unknown = [p for p in presets if p not in TDMPC2_MS]
+    if unknown:
+        raise SystemExit(f"--presets: {unknown} not in {sorted(TDMPC2_MS)}")
+    if args.peer and "1M" not in presets:
+        raise SystemExit("--peer compares the 1M preset: include it in --presets")
+    runs = measure_cases(devices, presets, args.quick, args.calls)
+    for r in runs:
+        if r["case"] == "default" and r["device"] == "cpu":
+            r["speedup_vs_tdmpc2_table"] = TDMPC2_MS[r["preset"]] / r["plan_p50_ms"]
     result = {
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_name(),
             "torch": torch.__version__,
             "threads": args.threads,
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         },
-        "targets_ms": {
-            "1M_default_p50": 40,
-            "5M_default_p50": 110,
-            "realtime_p99": 10,
-            "cuda_5M_default_p50": 3,
+        "targets": {
+            "plan_speedup_vs_tdmpc2": 3.0,
+            "policy_speedup_vs_tdmpc2": 1.0,
+            "realtime_p99_ms": 10,
+            "cuda_5M_default_p50_ms": 1.5,
         },
         "runs": runs,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(f"wrote {args.out}")
+    if args.peer:
+        peer = run_peer(args, args.threads, args.calls, train_steps=1)
+        print(
+            f"TD-MPC2 1M plan p50 {peer['act']['plan']['p50_ms']:.2f} ms  "
+            f"p99 {peer['act']['plan']['p99_ms']:.2f} ms  "
+            f"policy p50 {peer['act']['policy']['p50_ms']:.3f} ms",
+            flush=True,
+        )
+        after = measure_cases(["cpu"], ("1M",), True, args.calls)
+        result["peer"] = {
+            "tdmpc2": {k: peer[k] for k in ("commit", "params", "cfg", "act", "versions")},
+            "ours_after": after,
+            "ratio_before": peer_ratios(peer, runs),
+            "ratio_after": peer_ratios(peer, after),
+        }
+        for when in ("before", "after"):
+            q = result["peer"][f"ratio_{when}"]
+            print(
+                f"TD-MPC2 / ours ({when} the peer): plan p50 {q['plan_p50']:.2f}x, "
+                f"policy p50 {q['policy_p50']:.2f}x",
+                flush=True,
+            )
+    save_result(result, args.out, "bench_planner.py", None, echo=False)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,21 @@
 Agent steps/s are measured with planning on and update-to-data 1, one task, batch 256.
 
     python bench/bench_training.py [--preset 1M] [--steps 300] [--out bench/results/training.json]
+
+`--peer` runs TD-MPC2's own code (../shared/peer: 1M, walker-walk, default planning, UTD 1,
+batch 256) between two runs of ours with the same settings, and records its figures and the
+ratios (ours / TD-MPC2 for steps/s, TD-MPC2 / ours for update time) for each of our runs:
+
+    export TDMPC2_DIR=../tdmpc2 TDMPC2_PYTHON=../tdmpc2-venv/bin/python
+    python bench/bench_training.py --peer
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
-import platform
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +27,9 @@ import torch
 
 from m3po_learning.config import load_config
 from m3po_learning.training.online import build_trainer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_io import add_peer_args, cpu_name, run_peer, save_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TDMPC2 = {
@@ -95,7 +104,7 @@ def run(
 
 
 def main() -> None:
-    """Run one training benchmark, print its JSON and write it to `--out`."""
+    """Run one training benchmark (twice around TD-MPC2 with --peer), print and save JSON."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--preset", default="1M")
     ap.add_argument("--task", default="dmc/walker-walk")
@@ -104,17 +113,51 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("overrides", nargs="*", help="extra config overrides")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "training.json"))
+    add_peer_args(ap)
     args = ap.parse_args()
+    if args.peer and (args.preset != "1M" or args.task != "dmc/walker-walk"):
+        raise SystemExit("--peer compares the 1M preset on dmc/walker-walk (the driver's)")
     torch.set_num_threads(args.threads)
     r = run(args.preset, args.task, args.steps, args.seed_steps, args.threads, args.overrides)
-    r["machine"] = {
-        "cpu": platform.processor() or platform.machine(),
-        "threads": args.threads,
-        "torch": torch.__version__,
-    }
-    print(json.dumps(r, indent=1))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(r, indent=1))
+    r["machine"] = {"cpu": cpu_name(), "threads": args.threads, "torch": torch.__version__}
+    if args.peer:
+        peer = run_peer(args, args.threads, act_calls=20)
+        print(
+            f"TD-MPC2 1M: {peer['train']['steps_per_s']:.3f} agent steps/s, one update "
+            f"{peer['update_isolated']['p50_ms']:.1f} ms; ours {r['agent_steps_per_s']:.3f}, "
+            f"{r['update_ms_p50']:.1f} ms",
+            flush=True,
+        )
+        after = run(
+            args.preset, args.task, args.steps, args.seed_steps, args.threads, args.overrides
+        )
+        ratios = {}
+        for when, mine in (("before", r), ("after", after)):
+            ratios[when] = {
+                "steps_per_s": mine["agent_steps_per_s"] / peer["train"]["steps_per_s"],
+                "update": peer["update_isolated"]["p50_ms"] / mine["update_ms_p50"],
+                "rss": mine["peak_rss_mb"] / peer["rss_peak_total_mb"],
+            }
+        r["peer"] = {
+            "tdmpc2": {
+                k: peer[k]
+                for k in (
+                    "commit",
+                    "params",
+                    "cfg",
+                    "act",
+                    "train",
+                    "update_isolated",
+                    "rss_peak_total_mb",
+                    "versions",
+                )
+            },
+            "ours_after": after,
+            "ratio_before": ratios["before"],
+            "ratio_after": ratios["after"],
+            "target_steps_per_s_ratio": 5.0,
+        }
+    save_result(r, args.out, "bench_training.py", None)
 
 
 if __name__ == "__main__":
