@@ -24,6 +24,9 @@ $(STAMP): requirements.txt constraints.txt setup.py setup.cfg pyproject.toml
 	# torch first and exactly pinned: anything looser pulls CUDA wheels.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -r requirements.txt
+	@# MetaWorld pins mujoco 3.3.0; dm-control needs 3.17.0. Installed without its pin, with
+	@# its real dependencies in requirements.txt; envs/metaworld.py adapts its one 3.17 break.
+	$(PY) -m pip install -q -c constraints.txt --no-deps metaworld==3.1.1
 	$(PY) -m pip install -q -c constraints.txt --no-deps -e .
 	touch $(STAMP)
 

@@ -26,13 +26,15 @@ def evaluate(
     progress: bool = False,
     should_stop: Callable[[], bool] | None = None,
     per_episode: dict[str, list[float]] | None = None,
+    success: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Mean undiscounted return per task over `episodes` episodes (deterministic actions).
 
     All tasks x episodes run at once, one env each (env k seeded seed + k), through one
     batched act() per step; an env that has finished its episode stops being planned for.
     `should_stop` is polled every step; when it returns True the evaluation ends at once
-    with EvaluationStopped. `per_episode`, when given, receives every episode's return.
+    with EvaluationStopped. `per_episode`, when given, receives every episode's return;
+    `success`, when given, the success rate per task that has a success metric (MetaWorld).
     `budget_ms` bounds each step's planning: the planner's deadline is that long after the
     step starts (None: unbounded).
     """
@@ -45,9 +47,11 @@ def evaluate(
     rows = [t for t in tasks for _ in range(episodes)]
     env = VectorEnv(rows, seed=seed, randomize=False, reality_gap=reality_gap)
     try:
-        returns = _run(agent, env, rows, use_planner, budget_ms, progress, should_stop)
+        returns, successes = _run(agent, env, rows, use_planner, budget_ms, progress, should_stop)
     finally:
         env.close()
+    if success is not None:
+        success.update(success_rates(rows, successes))
     out: dict[str, list[float]] = {t: [] for t in tasks}
     for t, r in zip(rows, returns, strict=True):
         out[t].append(r)
@@ -56,7 +60,40 @@ def evaluate(
     return {t: float(np.mean(r)) for t, r in out.items()}
 
 
-def _run(agent, env, rows, use_planner, budget_ms, progress, should_stop) -> list[float]:
+def normalised_scores(returns: dict[str, float], success: dict[str, float]) -> dict[str, float]:
+    """TD-MPC2's multi-task scores per task: DMControl return / 1000, MetaWorld success rate.
+
+    Tasks of other suites (the built-in robots) have no published normalisation and are
+    left out.
+    """
+    out = {}
+    for t, r in returns.items():
+        if t.startswith("dmc/"):
+            out[t] = r / 1000.0
+        elif t in success:
+            out[t] = success[t]
+    return out
+
+
+def suite_of(task: str) -> str:
+    """The suite of `task`: "dmc", "mw" or "robots" (built-in and bring-your-own URDF)."""
+    head = task.split("/", 1)[0]
+    return head if head in ("dmc", "mw") else "robots"
+
+
+def success_rates(rows: list[str], successes: np.ndarray) -> dict[str, float]:
+    """Mean episode success per task of `rows`, for the tasks that report one (not NaN)."""
+    out = {}
+    for t in dict.fromkeys(rows):
+        s = successes[[i for i, r in enumerate(rows) if r == t]]
+        if not np.isnan(s).all():
+            out[t] = float(np.nanmean(s))
+    return out
+
+
+def _run(
+    agent, env, rows, use_planner, budget_ms, progress, should_stop
+) -> tuple[list[float], np.ndarray]:
     n = len(rows)
     ids = np.asarray([agent.task_index[t] for t in rows])
     obs = pad_last(env.reset(), agent.obs_dim)
@@ -64,6 +101,7 @@ def _run(agent, env, rows, use_planner, budget_ms, progress, should_stop) -> lis
     for s in slots:
         agent.reset_warm_start(s)
     returns = np.zeros(n)
+    successes = np.full(n, np.nan)
     active = np.ones(n, bool)
     actions = np.zeros((n, env.action_dim), np.float32)
     bar = None
@@ -89,9 +127,10 @@ def _run(agent, env, rows, use_planner, budget_ms, progress, should_stop) -> lis
             )
             actions[:] = 0.0
             actions[live] = out.action[:, : env.action_dim]
-            next_obs, reward, term, trunc, _ = env.step(actions)
+            next_obs, reward, term, trunc, info = env.step(actions)
             returns[live] += reward[live]
             ended = live[(term | trunc)[live]]
+            successes[ended] = info["episode_success"][ended]
             active[ended] = False
             for i in ended:
                 agent.reset_warm_start(slots[i])
@@ -103,7 +142,7 @@ def _run(agent, env, rows, use_planner, budget_ms, progress, should_stop) -> lis
             bar.close()
         for s in slots:
             agent.reset_warm_start(s)
-    return returns.tolist()
+    return returns.tolist(), successes
 
 
 BASELINES = ("random", "zero")

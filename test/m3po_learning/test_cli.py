@@ -247,6 +247,30 @@ def test_any_dm_control_suite_task_trains_and_evaluates(tmp_path):
     assert load_agent(run, device="cpu").tasks == ["dmc/acrobot-swingup"]
 
 
+def test_metaworld_and_dm_control_train_together_and_eval_reports_success(tmp_path):
+    """One agent on a MetaWorld and a DMC task; eval prints success and normalised scores."""
+    run = tmp_path / "mw"
+    out = train_briefly(run, "mw/reach-v3,dmc/cartpole-balance", 128)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert load_agent(run, device="cpu").tasks == ["mw/reach-v3", "dmc/cartpole-balance"]
+    res = tmp_path / "ret.json"
+    out = m3po(
+        "eval", "--checkpoint", str(run), "--episodes", "1", "--json", str(res),
+        "--policy-only",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(res.read_text())
+    assert set(result["success"]) == {"mw/reach-v3"}  # only MetaWorld has a success metric
+    assert result["success"]["mw/reach-v3"] in (0.0, 1.0)
+    header = next(ln for ln in out.stdout.splitlines() if ln.startswith("task"))
+    assert header.split() == ["task", "return", "success"]
+    score = next(ln for ln in out.stdout.splitlines() if ln.startswith("normalised score"))
+    dmc = result["dmc/cartpole-balance"] / 1000
+    mw = result["success"]["mw/reach-v3"]
+    assert f"dmc {dmc:.3f} (1 tasks)" in score and f"mw {mw:.3f} (1 tasks)" in score
+    assert score.endswith(f"mean {(dmc + mw) / 2:.3f}")
+
+
 CONFIGS = sorted(
     p.stem for p in (Path(__file__).resolve().parents[2] / "config" / "train").glob("*.yaml")
 )

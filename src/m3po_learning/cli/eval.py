@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes <= 0:
         raise ValueError(f"--episodes={args.episodes} must be > 0")
     agent = load_agent(args.checkpoint, overrides=args.overrides)
+    success: dict[str, float] = {}
     returns = evaluate(
         agent,
         args.tasks,
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         reality_gap=args.reality_gap,
         budget_ms=args.budget_ms,
         progress=True,
+        success=success,
     )
     title = f"{agent.checkpoint_path} ({'policy' if args.policy_only else 'planner'}"
     title += f", reality gap {args.reality_gap})" if args.reality_gap else ")"
@@ -108,9 +110,11 @@ def run(args: argparse.Namespace) -> int:
         baseline = baseline_returns(
             list(returns), args.baseline, args.episodes, args.seed, args.reality_gap
         )
-    print_returns(returns, title, baseline, args.baseline or "random")
+    print_returns(returns, title, baseline, args.baseline or "random", success)
     if args.json:
         payload = dict(returns)
+        if success:
+            payload["success"] = success
         if baseline is not None:
             payload["baseline"] = {"kind": args.baseline, "returns": baseline}
         Path(args.json).write_text(json.dumps(payload, indent=1))

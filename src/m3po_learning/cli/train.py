@@ -145,19 +145,32 @@ def print_returns(
     title: str,
     baseline: dict | None = None,
     baseline_name: str = "random",
+    success: dict[str, float] | None = None,
 ) -> None:
-    """Print a per-task return table with a mean row, and a `baseline_name` column."""
+    """Print a per-task return table with a mean row, and a `baseline_name` column.
+
+    With `success` (rates of the tasks that have one, e.g. MetaWorld), a success column, the
+    normalised score per suite (DMControl return / 1000, MetaWorld success rate) and their
+    mean follow, as in TD-MPC2's multi-task tables.
+    """
+    from m3po_learning.evaluation import normalised_scores, suite_of
+
+    success = success or {}
     width = max([len(t) for t in returns] + [8])
     print(f"\n{title}")
     head = f"{'task':<{width}}  {'return':>9}"
     if baseline:
         head += f"  {baseline_name:>9}"
+    if success:
+        head += f"  {'success':>8}"
     print(head)
     print("-" * len(head))
     for task, ret in returns.items():
         line = f"{task:<{width}}  {ret:9.1f}"
-        if baseline and task in baseline:
-            line += f"  {baseline[task]:9.1f}"
+        if baseline:
+            line += f"  {baseline[task]:9.1f}" if task in baseline else " " * 11
+        if task in success:
+            line += f"  {success[task]:8.0%}"
         print(line)
     if returns:
         line = f"{'mean':<{width}}  {sum(returns.values()) / len(returns):9.1f}"
@@ -165,3 +178,11 @@ def print_returns(
             shared = [baseline[t] for t in returns if t in baseline]
             line += f"  {sum(shared) / max(len(shared), 1):9.1f}"
         print(line)
+    scores = normalised_scores(returns, success)
+    if scores:
+        by_suite: dict[str, list[float]] = {}
+        for t, v in scores.items():
+            by_suite.setdefault(suite_of(t), []).append(v)
+        parts = [f"{k} {sum(v) / len(v):.3f} ({len(v)} tasks)" for k, v in by_suite.items()]
+        mean = sum(scores.values()) / len(scores)
+        print(f"normalised score: {', '.join(parts)}; mean {mean:.3f}")

@@ -18,6 +18,8 @@ from m3po_learning.envs.dmc import REFERENCE_TASKS as DMC_TASKS
 from m3po_learning.envs.dmc import DmcEnv, check_dmc_name
 from m3po_learning.envs.drive import SEPARATOR, DriveError, split_drive
 from m3po_learning.envs.env import Env
+from m3po_learning.envs.metaworld import PREFIX as MW_PREFIX
+from m3po_learning.envs.metaworld import MetaWorldEnv, check_metaworld_name
 from m3po_learning.envs.paths import config_dir
 from m3po_learning.envs.randomization import (
     Randomization,
@@ -64,20 +66,23 @@ def _unknown(name: str) -> TaskSetError:
     hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
     return TaskSetError(
         f"unknown task {name!r}; {hint}known tasks: {', '.join(list_tasks())} (and any "
-        "dm_control suite task as dmc/<domain>-<task>; any URDF robot task through a "
+        "dm_control suite task as dmc/<domain>-<task>; any MetaWorld v3 task as "
+        "mw/<task>-v3; any URDF robot task through a "
         "position or velocity servo as <task>@position or <task>@velocity; `m3po tasks` "
         "lists them)"
     )
 
 
 def task_kind(name: str) -> str:
-    """What the task name `name` is: "builtin", "registered" or "dmc".
+    """What the task name `name` is: "builtin", "registered", "dmc" or "metaworld".
 
     "builtin" is a URDF robot task of the suite, "registered" one added with `register_task`
-    (e.g. a bring-your-own URDF robot), "dmc" a dm_control suite task, "dmc/<domain>-<task>".
+    (e.g. a bring-your-own URDF robot), "dmc" a dm_control suite task, "dmc/<domain>-<task>",
+    "metaworld" a MetaWorld v3 task, "mw/<task>-v3".
 
     Raises:
-        TaskSetError: `name` is no task; a wrong "dmc/..." name gets the suite's task list.
+        TaskSetError: `name` is no task; a wrong "dmc/..." or "mw/..." name gets the list of
+            that suite's tasks.
     """
     try:
         base, drive = split_drive(name)
@@ -87,9 +92,9 @@ def task_kind(name: str) -> str:
         return "builtin"
     if base in _EXTRA_TASKS:
         return "registered"
-    if drive != "effort" and base.startswith(DMC_PREFIX):
+    if drive != "effort" and base.startswith((DMC_PREFIX, MW_PREFIX)):
         raise TaskSetError(
-            f"task {name!r}: dm_control tasks keep their own actuators; the "
+            f"task {name!r}: dm_control and MetaWorld tasks keep their own actuators; the "
             f"{SEPARATOR}position and {SEPARATOR}velocity drives apply to URDF robot tasks"
         )
     if name.startswith(DMC_PREFIX):
@@ -98,6 +103,12 @@ def task_kind(name: str) -> str:
         except ValueError as exc:
             raise TaskSetError(str(exc)) from None
         return "dmc"
+    if name.startswith(MW_PREFIX):
+        try:
+            check_metaworld_name(name)
+        except ValueError as exc:
+            raise TaskSetError(str(exc)) from None
+        return "metaworld"
     raise _unknown(name)
 
 
@@ -134,11 +145,12 @@ def make_env(
     randomize: bool | str | Path | Mapping | None = False,
     reality_gap: str | None = None,
     envelope: Envelope | None = None,
-) -> Env | DmcEnv:
+) -> Env | DmcEnv | MetaWorldEnv:
     """Build the env for task `name`.
 
     Args:
-        name: registry name, e.g. "arm2/reach", or a DMC task "dmc/cheetah-run".
+        name: registry name, e.g. "arm2/reach", a DMC task "dmc/cheetah-run" or a MetaWorld
+            task "mw/reach-v3".
         seed: seeds the env's generator (initial states, goals, randomisation).
         randomize: False; True for config/randomization/default.yaml; or a YAML path, a
             file name in config/randomization/, or a mapping of `Randomization` fields.
@@ -146,18 +158,19 @@ def make_env(
             ("heavy", "delayed", "noisy", "all", ...), applied on top of `randomize`.
         envelope: the limits an effort-drive robot's actions run within (None: the
             default, its velocity limits and the controller's safety limits; see
-            `m3po_learning.envelope`). dm_control tasks have none.
+            `m3po_learning.envelope`). dm_control and MetaWorld tasks have none.
 
     Raises:
         TaskSetError: `name` is no task (see `task_kind`).
-        ValueError: randomisation asked of a dm_control task.
+        ValueError: randomisation asked of a dm_control or MetaWorld task.
     """
-    if task_kind(name) == "dmc":
+    kind = task_kind(name)
+    if kind in ("dmc", "metaworld"):
         if randomize or reality_gap:
             raise ValueError(
                 f"{name}: randomisation and reality-gap variants apply to the URDF robots only"
             )
-        return DmcEnv(name, seed=seed)
+        return DmcEnv(name, seed=seed) if kind == "dmc" else MetaWorldEnv(name, seed=seed)
     task = make_task(name)
     return Env(
         name,

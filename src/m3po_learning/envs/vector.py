@@ -86,7 +86,8 @@ class VectorEnv:
         Returns obs (N, O) float32, reward (N,) float32, terminated (N,), truncated (N,) bool,
         and info with "final_obs" (N, O) (the real last observation where an episode
         ended, else equal to obs), "episode_return" and "episode_length" (N,) (of the
-        episode that ended, 0 elsewhere).
+        episode that ended, 0 elsewhere) and "episode_success" (N,) float (1/0 where an
+        episode of a task with a success metric, e.g. MetaWorld's, ended; NaN elsewhere).
         """
         actions = np.asarray(actions, np.float64)
         if actions.shape != (self.num_envs, self.action_dim):
@@ -102,13 +103,16 @@ class VectorEnv:
                 f"VectorEnv.step: actions contain NaN in rows {np.isnan(acts).any(1)}"
             )
         rewards, terms, truncs = [0.0] * n, [False] * n, [False] * n
+        success = np.full(n, np.nan)
         rows = self._adapter_rows
         for i, (env, a) in enumerate(zip(self.envs, self._action_rows, strict=True)):
             if rows[i] is None:
                 rewards[i], terms[i], truncs[i] = env._advance_clipped(a)
             else:  # an adapter env (DMC) returns its own observation
-                o, rewards[i], terms[i], truncs[i], _ = env.step(a)
+                o, rewards[i], terms[i], truncs[i], step_info = env.step(a)
                 rows[i][:] = o
+                if "episode_success" in step_info:
+                    success[i] = float(step_info["episode_success"])
         reward = np.array(rewards, np.float32)
         terminated = np.array(terms, np.bool_)
         truncated = np.array(truncs, np.bool_)
@@ -123,7 +127,13 @@ class VectorEnv:
                 ep_return[i], ep_length[i] = self._returns[i], self._lengths[i]
                 self._returns[i], self._lengths[i] = 0.0, 0
                 self._reset_one(i, None)
-        info = {"final_obs": final_obs, "episode_return": ep_return, "episode_length": ep_length}
+        success[~done] = np.nan
+        info = {
+            "final_obs": final_obs,
+            "episode_return": ep_return,
+            "episode_length": ep_length,
+            "episode_success": success,
+        }
         return self._obs.copy(), reward, terminated, truncated, info
 
     def _reset_one(self, i: int, seed: int | None) -> None:
