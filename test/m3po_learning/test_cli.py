@@ -253,6 +253,9 @@ def test_metaworld_and_dm_control_train_together_and_eval_reports_success(tmp_pa
     out = train_briefly(run, "mw/reach-v3,dmc/cartpole-balance", 128)
     assert out.returncode == 0, out.stderr[-3000:]
     assert load_agent(run, device="cpu").tasks == ["mw/reach-v3", "dmc/cartpole-balance"]
+    assert "normalised score: mw " in out.stdout  # the final evaluation's table
+    names = {ln.split(",")[2] for ln in (run / "metrics.csv").read_text().splitlines()[1:]}
+    assert {"eval_success/mw/reach-v3", "eval/normalised_score"} <= names
     res = tmp_path / "ret.json"
     out = m3po(
         "eval", "--checkpoint", str(run), "--episodes", "1", "--json", str(res),

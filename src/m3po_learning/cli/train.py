@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    print_returns(final, f"final evaluation at step {trainer.step}")
+    print_returns(final, f"final evaluation at step {trainer.step}", success=trainer.last_success)
     print(f"checkpoint: {latest}")
     return 0
 

@@ -23,7 +23,7 @@ from m3po_learning.checkpoint import (
     resolve_checkpoint_dir,
 )
 from m3po_learning.config import Config
-from m3po_learning.evaluation import EvaluationStopped, evaluate
+from m3po_learning.evaluation import EvaluationStopped, evaluate, normalised_scores
 from m3po_learning.logger import MetricsLogger
 from m3po_learning.ppo_actor import Segment
 from m3po_learning.threads import ThreadGovernor
@@ -63,6 +63,7 @@ class OnlineTrainer(TrainerBase):
         self._next_eval = cfg.train.eval_every or math.inf
         self._next_ckpt = cfg.train.checkpoint_every or math.inf
         self.last_eval: dict[str, float] = {}
+        self.last_success: dict[str, float] = {}  # success rates of the last evaluation
         self.rng = np.random.default_rng(cfg.train.seed)
         self._external: queue.Queue = queue.Queue()
         self.external_steps = 0  # transitions received through add_external_episode
@@ -277,6 +278,7 @@ class OnlineTrainer(TrainerBase):
     def _evaluate(self) -> None:
         cfg = self.cfg.train
         per_episode: dict[str, list[float]] = {}
+        success: dict[str, float] = {}
         try:
             self.last_eval = evaluate(
                 self.agent,
@@ -287,12 +289,20 @@ class OnlineTrainer(TrainerBase):
                 progress=self.progress,
                 should_stop=lambda: self.stop_requested,
                 per_episode=per_episode,
+                success=success,
             )
         except EvaluationStopped as exc:
             log.info("%s: stop requested", exc)
             self.agent.reset_warm_start()
             return
         self.logger.log_eval(self.step, self.last_eval, cfg.eval_episodes)
+        self.last_success = success
+        scores = normalised_scores(self.last_eval, success)
+        extra = {f"eval_success/{t}": v for t, v in success.items()}
+        if scores:
+            extra["eval/normalised_score"] = sum(scores.values()) / len(scores)
+        if extra:
+            self.logger.log(self.step, extra)
         self.agent.reset_warm_start()
         if self.on_evaluate is not None:
             self.on_evaluate(self.step, self.last_eval, per_episode)
