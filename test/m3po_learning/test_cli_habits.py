@@ -44,6 +44,10 @@ def test_tasks_lists_tasks_sets_variants_and_configs(capsys):
         "heavy",
         "no_trust_region",
         "swingup, balance",
+        "mt10 ",
+        "mw/<task>-v3",
+        "mw/assembly-v3, mw/basketball-v3",  # the 50-task set, shortened
+        "... (50 tasks)",
     ):
         assert expected in out, (expected, out)
 

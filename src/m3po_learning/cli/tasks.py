@@ -29,13 +29,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name:24s} obs {spec.obs_dim:3d}  action {spec.action_dim}")
         else:
             print(f"  {name}")
-    print("  (and any dm_control suite task as dmc/<domain>-<task>)")
+    print("  (and any dm_control suite task as dmc/<domain>-<task>, any MetaWorld v3 task as")
+    print("   mw/<task>-v3: `mt50` below lists them)")
     from m3po_learning.envs.byo import BYO_TASKS
 
     print(f"tasks of your own URDF (m3po train --robot URDF --task KIND): {', '.join(BYO_TASKS)}")
     print("task sets (config/tasks/):")
     for path in sorted((config_dir() / "tasks").glob("*.yaml")):
-        print(f"  {path.stem:14s} {', '.join(load_task_set(path))}")
+        names = load_task_set(path)
+        shown = ", ".join(names if len(names) <= 10 else [*names[:6], f"... ({len(names)} tasks)"])
+        print(f"  {path.stem:14s} {shown}")
     print("reality-gap variants (config/randomization/reality_gap.yaml):")
     for name in reality_gap_variants():
         print(f"  {name}")
