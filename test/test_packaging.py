@@ -29,7 +29,10 @@ DIST = {
     "backports": "backports.zstd",  # only where Python < 3.14 and a zstd bag appears
 }
 # Imports that are optional at run time (guarded, with a clear error where needed).
-OPTIONAL = {"backports", "compression", "launch", "launch_ros"}
+# metaworld: its metadata pins mujoco 3.3.0 against dm-control's 3.17.0, so it cannot be a
+# declared dependency; the Makefile installs it --no-deps and envs/metaworld.py imports it
+# only for mw/ tasks, with an error saying how to install it.
+OPTIONAL = {"backports", "compression", "launch", "launch_ros", "metaworld"}
 # ROS packages (package.xml exec_depend; ros-* wheels in the `ros` extra).
 ROS = {
     "rclpy", "std_msgs", "sensor_msgs", "trajectory_msgs", "geometry_msgs", "diagnostic_msgs",

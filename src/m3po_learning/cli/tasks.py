@@ -36,7 +36,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"tasks of your own URDF (m3po train --robot URDF --task KIND): {', '.join(BYO_TASKS)}")
     print("task sets (config/tasks/):")
     for path in sorted((config_dir() / "tasks").glob("*.yaml")):
-        names = load_task_set(path)
+        try:
+            names = load_task_set(path)
+        except ImportError as exc:  # e.g. the MetaWorld sets where metaworld is not installed
+            print(f"  {path.stem:14s} (unavailable: {exc})")
+            continue
         shown = ", ".join(names if len(names) <= 10 else [*names[:6], f"... ({len(names)} tasks)"])
         print(f"  {path.stem:14s} {shown}")
     print("reality-gap variants (config/randomization/reality_gap.yaml):")

@@ -94,7 +94,7 @@ def task_kind(name: str) -> str:
         return "registered"
     if drive != "effort" and base.startswith((DMC_PREFIX, MW_PREFIX)):
         raise TaskSetError(
-            f"task {name!r}: dm_control and MetaWorld tasks keep their own actuators; the "
+            f"task {name!r}: dm_control tasks keep their own actuators, as MetaWorld's do; the "
             f"{SEPARATOR}position and {SEPARATOR}velocity drives apply to URDF robot tasks"
         )
     if name.startswith(DMC_PREFIX):
