@@ -31,6 +31,11 @@ from m3po_learning.envs.tasks.catalog import BUILTIN_TASKS
 from m3po_learning.yaml_io import read_mapping
 
 _EXTRA_TASKS: dict[str, Callable[[], Task]] = {}
+# Simulator suites by name prefix: the task kind and the check that names a wrong task.
+_SUITES: dict[str, tuple[str, Callable[[str], object]]] = {
+    DMC_PREFIX: ("dmc", check_dmc_name),
+    MW_PREFIX: ("metaworld", check_metaworld_name),
+}
 
 
 class TaskSetError(ValueError):
@@ -92,23 +97,18 @@ def task_kind(name: str) -> str:
         return "builtin"
     if base in _EXTRA_TASKS:
         return "registered"
-    if drive != "effort" and base.startswith((DMC_PREFIX, MW_PREFIX)):
+    if drive != "effort" and base.startswith(tuple(_SUITES)):
         raise TaskSetError(
             f"task {name!r}: dm_control tasks keep their own actuators, as MetaWorld's do; the "
             f"{SEPARATOR}position and {SEPARATOR}velocity drives apply to URDF robot tasks"
         )
-    if name.startswith(DMC_PREFIX):
-        try:
-            check_dmc_name(name)
-        except ValueError as exc:
-            raise TaskSetError(str(exc)) from None
-        return "dmc"
-    if name.startswith(MW_PREFIX):
-        try:
-            check_metaworld_name(name)
-        except ValueError as exc:
-            raise TaskSetError(str(exc)) from None
-        return "metaworld"
+    for prefix, (kind, check) in _SUITES.items():
+        if name.startswith(prefix):
+            try:
+                check(name)
+            except ValueError as exc:
+                raise TaskSetError(str(exc)) from None
+            return kind
     raise _unknown(name)
 
 
